@@ -1,0 +1,1 @@
+//! Reference deployment of the compliance crates.
