@@ -77,10 +77,7 @@ impl StoreError {
     }
 
     /// An `Unavailable` with its cause.
-    pub fn unavailable(
-        context: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn unavailable(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Self::Unavailable {
             context: context.into(),
             source: Some(source.into()),

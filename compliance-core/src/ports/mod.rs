@@ -14,8 +14,7 @@ pub use notifier::{ChannelEvent, Notification, NotificationStream, Notifier};
 pub use queue::{DeadLetter, JobQueue, QueuePlacement, QueueStats, Reservation};
 pub use scan_source::{FetchRequest, ScanSource};
 pub use store::{
-    AcceptRecord, AcceptedWebhook, ApplyOutcome, ApplySummary, ComplianceStore,
-    ComponentDirectory, CreatedJob, PriorDelivery, SnapshotApply, StartOutcome, Stores,
-    SyncJobStore, WebhookEventLog,
+    AcceptRecord, AcceptedWebhook, ApplyOutcome, ApplySummary, ComplianceStore, ComponentDirectory,
+    CreatedJob, PriorDelivery, SnapshotApply, StartOutcome, Stores, SyncJobStore, WebhookEventLog,
 };
 pub use verifier::{RequestHeaders, SignatureError, SignatureVerifier, VerifiedSignature};

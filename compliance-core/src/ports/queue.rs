@@ -111,8 +111,7 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn retry(&self, reservation: &Reservation, delay: Duration) -> Result<(), StoreError>;
 
     /// Moves the entry to the dead letters with `reason`.
-    async fn dead_letter(&self, reservation: &Reservation, reason: &str)
-        -> Result<(), StoreError>;
+    async fn dead_letter(&self, reservation: &Reservation, reason: &str) -> Result<(), StoreError>;
 
     /// Current figures.
     async fn stats(&self) -> Result<QueueStats, StoreError>;

@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::domain::{
-    ComplianceStatus, ComplianceView, Component, ComponentQuery, ComponentSummary,
-    Dependency, DependencyQuery, IssueKey, IssueQuery, IssueRecord, JobQuery,
-    NewComponent, NewSyncJob, Page, ScanResult, ScanSnapshot, SyncJob, WebhookEvent,
-    WebhookEventQuery,
+    ComplianceStatus, ComplianceView, Component, ComponentQuery, ComponentSummary, Dependency,
+    DependencyQuery, IssueKey, IssueQuery, IssueRecord, JobQuery, NewComponent, NewSyncJob, Page,
+    ScanResult, ScanSnapshot, SyncJob, WebhookEvent, WebhookEventQuery,
 };
 use crate::error::StoreError;
 use crate::id::{ComponentId, ScanResultId, SyncJobId, WebhookEventId};
@@ -107,8 +106,7 @@ pub enum AcceptRecord {
 #[async_trait]
 pub trait WebhookEventLog: Send + Sync + 'static {
     /// Records an accepted webhook with its job.
-    async fn record_accepted(&self, accepted: AcceptedWebhook)
-        -> Result<AcceptRecord, StoreError>;
+    async fn record_accepted(&self, accepted: AcceptedWebhook) -> Result<AcceptRecord, StoreError>;
 
     /// Records a rejected (or otherwise final) request.
     async fn record_rejected(&self, event: WebhookEvent) -> Result<(), StoreError>;
