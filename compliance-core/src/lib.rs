@@ -23,9 +23,12 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod repo_url;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BoxError, RetryClass, ScanSourceError, StoreError};
