@@ -25,8 +25,10 @@ pub mod events;
 pub mod id;
 pub mod memory;
 pub mod metrics;
+pub mod payload;
 pub mod ports;
 pub mod repo_url;
+pub mod signature;
 #[cfg(feature = "testing")]
 pub mod testing;
 
