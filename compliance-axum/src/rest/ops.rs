@@ -66,14 +66,16 @@ async fn requeue(api: &ApiState, template: Template) -> Result<SyncAccepted, Api
     };
     let placement = services.queue.placement();
     let created = services.stores.jobs.create_job(job, placement).await?;
-    if placement == QueuePlacement::External && created.job.status == JobStatus::Queued {
-        if let Err(error) = services.queue.enqueue(created.job.id, Duration::ZERO).await {
-            // The job is stored QUEUED; the sweeper enqueues it later.
-            tracing::warn!(%error, sync_job_id = %created.job.id, "could not enqueue requeued job");
+    if created.job.status == JobStatus::Queued {
+        metrics::counter!(compliance_core::metrics::SYNC_JOB_QUEUED, "trigger" => "manual")
+            .increment(1);
+        if placement == QueuePlacement::External {
+            if let Err(error) = services.queue.enqueue(created.job.id, Duration::ZERO).await {
+                // The job is stored QUEUED; the sweeper enqueues it later.
+                tracing::warn!(%error, sync_job_id = %created.job.id, "could not enqueue requeued job");
+            }
         }
     }
-    metrics::counter!(compliance_core::metrics::SYNC_JOB_QUEUED, "trigger" => "manual")
-        .increment(1);
     tracing::info!(sync_job_id = %created.job.id, component_id = %component.id, "job requeued");
 
     let ingest = &services.ingest;
