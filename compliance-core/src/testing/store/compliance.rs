@@ -136,6 +136,16 @@ pub async fn apply_snapshot_stores_everything(stores: &Stores) {
     let deps = dependencies(stores, registered.id).await;
     assert_eq!(deps, sorted_by_name(snapshot.dependencies.clone()));
 
+    let (manual, _) = sync(stores, &registered, "main", None, &snapshot, 50).await;
+    let updated = component(stores, registered.id).await;
+    assert_eq!(
+        updated.last_scan_at,
+        Some(at(100)),
+        "no scan time keeps the last one"
+    );
+    assert_eq!(updated.last_sync_job_id, Some(manual.id));
+    assert_eq!(updated.last_synced_at, Some(at(51)));
+
     let clean = register(stores, "clean-service").await;
     let (_, summary) = sync(
         stores,

@@ -268,3 +268,65 @@ pub async fn concurrent_duplicate_deliveries(stores: &Stores) {
         .unwrap();
     assert_eq!(events.total, 1);
 }
+
+/// A webhook that cannot be recorded whole is not recorded at all: no event, no job, and its
+/// delivery key stays free.
+pub async fn record_accepted_is_atomic(stores: &Stores) {
+    let component = register(stores, "payment-service").await;
+
+    let mut ghost = component.clone();
+    ghost.id = crate::id::ComponentId::new();
+    let orphan = fixtures::accepted_webhook(&ghost, "main", None, at(10), Some("k-orphan"));
+    let result = stores.events.record_accepted(orphan.clone()).await;
+    assert!(
+        result.is_err(),
+        "a job for an unknown component is refused: {result:?}"
+    );
+    assert_eq!(
+        stores.events.get_event(orphan.event.id).await.unwrap(),
+        None
+    );
+    assert_eq!(stores.jobs.get_job(orphan.job.id).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .events
+            .find_delivery("k-orphan", at(0))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let first = accept(stores, &component, "main", Some(5), 20).await;
+    let mut clash = fixtures::accepted_webhook(&component, "develop", None, at(21), Some("k-2"));
+    clash.job.id = first.job.id;
+    clash.event.sync_job_id = Some(first.job.id);
+    let result = stores.events.record_accepted(clash.clone()).await;
+    assert!(
+        result.is_err(),
+        "a job id that exists is refused: {result:?}"
+    );
+    assert_eq!(
+        stores.events.get_event(clash.event.id).await.unwrap(),
+        None,
+        "no event"
+    );
+    assert_eq!(
+        stores.events.find_delivery("k-2", at(0)).await.unwrap(),
+        None
+    );
+    let untouched = stores.jobs.get_job(first.job.id).await.unwrap().unwrap();
+    assert_eq!(untouched, first.job, "the existing job is unchanged");
+
+    let proper = fixtures::accepted_webhook(&component, "develop", None, at(22), Some("k-2"));
+    let record = stores.events.record_accepted(proper).await.unwrap();
+    assert!(
+        matches!(record, AcceptRecord::Created(_)),
+        "the key is still free: {record:?}"
+    );
+    let events = stores
+        .events
+        .list_events(&WebhookEventQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(events.total, 2);
+}

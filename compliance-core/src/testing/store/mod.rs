@@ -13,10 +13,34 @@
 //! [`run_all_stores`]. Each check is also public, taking `&Stores`, for adapters that want one
 //! test per check.
 //!
-//! Orders the checks rely on, as the domain documents them: components by name then id;
-//! events and jobs newest first; issues by severity (critical first), then [`IssueKey`]'s
-//! order (category in [`IssueCategory::ALL`] order — licensing, vulnerability, quality — then
-//! FOSSA id); dependencies by name then locator; licenses by count (descending) then name.
+//! # What the checks pin down
+//!
+//! Beyond the port contracts, the checks rely on these readings of them:
+//!
+//! - Orders, as the domain documents them: components by name then id; events and jobs newest
+//!   first; issues by severity (critical first), then [`IssueKey`]'s order (category in
+//!   [`IssueCategory::ALL`] order — licensing, vulnerability, quality — then FOSSA id);
+//!   dependencies by name then locator; licenses by count (descending) then name, with
+//!   dependencies without a license under `None`; `stale` puts components that never synced
+//!   first (`NULLS FIRST`), then the oldest sync. Fixture names and ids are lower-case and of
+//!   one width, so any collation gives the same order.
+//! - Filters: `from` is inclusive and `to` exclusive; text search ignores case; a dependency
+//!   "carries" a license when it is one of its `licenses`.
+//! - Coalescing compares scan times strictly: an equal or unknown (`None`) scan time is never
+//!   older. Each superseded job names the job that replaced it, so a burst forms a chain that
+//!   ends at the one pending job. A running job is never superseded by a new one.
+//! - `start` answers `Busy { running: id }` for a running job whose own heartbeat is live, and
+//!   a lease counts as live while `heartbeat_at + lease > now`. A takeover counts a new attempt
+//!   and keeps `started_at`; starting clears `next_attempt_at`.
+//! - `retry_later`, `fail`, `supersede` and `heartbeat` on an ended job may answer `Ok` or an
+//!   error, but change nothing. `fail` and `supersede` also work on a queued job.
+//! - `record_accepted` of a job for an unknown component, or with a job id that exists, fails
+//!   and writes nothing (so its delivery key stays free).
+//! - `apply_snapshot` stores an issue reported twice in one snapshot once; a scan result's
+//!   `scanned_at` is the project's `scanned_at`, else its `last_analyzed_at`; a snapshot
+//!   without scan time keeps the component's `last_scan_at`.
+//! - Pruning events or jobs works while other rows refer to them (a job naming a pruned event,
+//!   a component or scan result naming a pruned job).
 //!
 //! [`IssueKey`]: crate::domain::IssueKey
 //! [`IssueCategory::ALL`]: crate::domain::IssueCategory::ALL
@@ -38,7 +62,7 @@ pub use components::{
 };
 pub use events::{
     concurrent_duplicate_deliveries, duplicate_delivery_key, list_events_filters_and_paging,
-    prune_events, record_and_get_events,
+    prune_events, record_accepted_is_atomic, record_and_get_events,
 };
 pub use jobs::{
     branches_coalesce_independently, burst_coalesces_to_one_pending, fail_settles_job_and_event,
@@ -109,6 +133,7 @@ where
         prune_events,
         duplicate_delivery_key,
         concurrent_duplicate_deliveries,
+        record_accepted_is_atomic,
         burst_coalesces_to_one_pending,
         branches_coalesce_independently,
         older_scan_is_superseded_by_pending,
