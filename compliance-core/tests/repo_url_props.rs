@@ -114,7 +114,8 @@ proptest! {
         let path = format!("{owner}/{repo}");
         let expected = format!("{host}/{}", path.to_ascii_lowercase());
         for spelling in spellings(&host, &path) {
-            let url = RepoUrl::parse(&spelling).map_err(|e| TestCaseError::fail(format!("{spelling}: {e}")))?;
+            let url = RepoUrl::parse(&spelling)
+                .map_err(|e| TestCaseError::fail(format!("{spelling}: {e}")))?;
             prop_assert_eq!(url.key(), expected.as_str(), "{}", spelling);
             prop_assert_eq!(url.name(), repo.as_str());
         }
@@ -146,7 +147,8 @@ proptest! {
             format!("https://{org}.visualstudio.com/{project}/_git/{repo}"),
             format!("https://{org}.visualstudio.com/DefaultCollection/{project}/_git/{repo}"),
         ] {
-            let url = RepoUrl::parse(&spelling).map_err(|e| TestCaseError::fail(format!("{spelling}: {e}")))?;
+            let url = RepoUrl::parse(&spelling)
+                .map_err(|e| TestCaseError::fail(format!("{spelling}: {e}")))?;
             prop_assert_eq!(url.key(), expected.as_str(), "{}", spelling);
         }
     }

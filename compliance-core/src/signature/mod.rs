@@ -1,11 +1,15 @@
 //! Webhook signature schemes: the workflow document's own, Standard Webhooks and GitHub.
 //!
-//! | verifier | headers | signed message | secret |
-//! | --- | --- | --- | --- |
-//! | [`HmacSha256Verifier`] (the document's) | `X-Webhook-Signature: sha256=<hex>`, `X-Webhook-Timestamp: <unix>` | `"{timestamp}.{body}"` | any string |
-//! | [`StandardWebhooksVerifier`] | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` | `"{id}.{timestamp}.{body}"` | `whsec_<base64>` |
-//! | [`GithubVerifier`] | `X-Hub-Signature-256: sha256=<hex>`, `X-GitHub-Delivery` | the body | any string |
-//! | [`AnyVerifier`] | whichever scheme's signature header is present | | |
+//! | verifier | signature header | signed message |
+//! | --- | --- | --- |
+//! | [`HmacSha256Verifier`] (the document's) | `X-Webhook-Signature: sha256=<hex>` | `"{timestamp}.{body}"` |
+//! | [`StandardWebhooksVerifier`] | `webhook-signature: v1,<base64>` | `"{id}.{timestamp}.{body}"` |
+//! | [`GithubVerifier`] | `X-Hub-Signature-256: sha256=<hex>` | the body |
+//! | [`AnyVerifier`] | whichever of the above is present | |
+//!
+//! The document's scheme takes its timestamp from `X-Webhook-Timestamp` (Unix seconds) and
+//! any string as secret; Standard Webhooks adds `webhook-id` and `webhook-timestamp` and
+//! takes `whsec_<base64>` secrets; GitHub sends no timestamp, only `X-GitHub-Delivery`.
 //!
 //! Every scheme takes several secrets at once so a secret can be rotated without downtime:
 //! add the new one, move senders over, then let the old one expire
@@ -68,6 +72,8 @@ const MAX_SIGNATURES: usize = 8;
 
 /// A shared secret. Its `Debug` is redacted, and it has no `Display` and no `Serialize`, so it
 /// cannot reach a log line or a response by accident.
+// Limitation: the bytes are not wiped from memory on drop; that would take a crate such as
+// `zeroize`, and the MAC keys derived from a secret live in `Key` (and inside `Hmac`) anyway.
 #[derive(Clone)]
 pub struct Secret(String);
 
