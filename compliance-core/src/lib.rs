@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod payload;
 pub mod ports;
 pub mod repo_url;
+pub mod retry;
 pub mod signature;
 #[cfg(feature = "testing")]
 pub mod testing;
