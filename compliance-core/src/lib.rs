@@ -23,6 +23,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod ingest;
 pub mod memory;
 pub mod metrics;
 pub mod payload;
@@ -32,6 +33,7 @@ pub mod retry;
 pub mod signature;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{BoxError, RetryClass, ScanSourceError, StoreError};
