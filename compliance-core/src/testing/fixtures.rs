@@ -11,8 +11,9 @@ use crate::domain::{
     ProjectInfo, RejectionKind, ScanSnapshot, Severity, Trigger, WebhookEvent,
 };
 use crate::id::{ComponentId, SyncJobId, WebhookEventId};
-use crate::ports::{AcceptedWebhook, QueuePlacement};
+use crate::ports::{AcceptedWebhook, QueuePlacement, RequestHeaders};
 use crate::repo_url::RepoUrl;
+use crate::signature::{sign, SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER};
 
 /// 2024-01-01T00:00:00Z: the origin of fixture time.
 #[must_use]
@@ -293,4 +294,86 @@ pub fn snapshot_with_changes(
         .chain((0..new).map(|k| issue(seed, 500_000 + k)))
         .collect();
     next
+}
+
+/// A complete `fossa.scan.completed` body as the workflow document shows it, for the
+/// repository at `repository_url`; `timestamp` is left out when `None` (as the document's CI
+/// templates do).
+#[must_use]
+pub fn webhook_body(
+    repository_url: &str,
+    revision: &str,
+    branch: &str,
+    timestamp: Option<Timestamp>,
+) -> String {
+    let name = repository_url
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(repository_url);
+    let mut body = serde_json::json!({
+        "event": "fossa.scan.completed",
+        "repository": { "name": name, "url": repository_url, "provider": "github" },
+        "scan": { "revision": revision, "branch": branch, "status": "failed", "issues_found": true },
+        "pipeline": {
+            "id": "12345",
+            "url": format!("{repository_url}/actions/runs/12345"),
+            "provider": "github-actions"
+        },
+        "metadata": { "triggered_by": "push", "actor": "developer@acme.com" }
+    });
+    if let (Some(t), Some(fields)) = (timestamp, body.as_object_mut()) {
+        let t = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        fields.insert("timestamp".to_owned(), serde_json::Value::String(t));
+    }
+    body.to_string()
+}
+
+/// The headers a sender puts on `body` signed with `secret` at `timestamp` (Unix seconds):
+/// `X-Webhook-Signature`, `X-Webhook-Timestamp`, and `X-Webhook-Source: github`.
+#[must_use]
+pub fn signed_headers(secret: &str, timestamp: i64, body: &[u8]) -> RequestHeaders {
+    RequestHeaders::new()
+        .with(SIGNATURE_HEADER, sign(secret.as_bytes(), timestamp, body))
+        .with(TIMESTAMP_HEADER, timestamp.to_string())
+        .with(SOURCE_HEADER, "github")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::parse_webhook;
+    use crate::ports::SignatureVerifier;
+    use crate::signature::{HmacSha256Verifier, WebhookSecret};
+
+    #[test]
+    fn signed_fixture_body_verifies_and_parses() {
+        let url = "https://github.com/acme/payment-service";
+        let body = webhook_body(url, &revision(7), "main", Some(at(30)));
+        let now = at(60);
+        let headers = signed_headers("your-webhook-secret", now.timestamp(), body.as_bytes());
+
+        let verifier =
+            HmacSha256Verifier::new(vec![WebhookSecret::new("primary", "your-webhook-secret")]);
+        let verified = verifier.verify(body.as_bytes(), &headers, now).unwrap();
+        assert_eq!(verified.timestamp, now);
+
+        let parsed = parse_webhook(body.as_bytes(), Some(verified.timestamp)).unwrap();
+        assert_eq!(parsed.repository.name, "payment-service");
+        assert_eq!(parsed.scan.branch, "main");
+        assert_eq!(parsed.scan.revision, revision(7));
+        assert_eq!(parsed.timestamp, at(30));
+    }
+
+    #[test]
+    fn snapshot_with_changes_drops_and_adds_issues() {
+        let base = snapshot(5, 2, 1);
+        let next = snapshot_with_changes(&base, 2, 3, 2);
+        assert_eq!(next.issues.len(), 6);
+        assert!(next.issues.iter().all(|i| !base.issues[..2].contains(i)));
+        assert_eq!(next.issues[..3], base.issues[2..]);
+        assert_ne!(next.revision, base.revision);
+        assert_eq!(next.dependencies, base.dependencies);
+    }
 }
