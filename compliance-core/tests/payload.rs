@@ -486,3 +486,32 @@ fn peek_reads_what_it_can_from_invalid_bodies() {
         512
     );
 }
+
+#[test]
+fn tokens_in_urls_never_reach_the_validated_webhook_or_the_peek() {
+    let mut body = with(
+        valid(),
+        "/repository/url",
+        json!("https://x-access-token:ghs_T0KEN@github.com/acme/payment-service"),
+    );
+    body["pipeline"] =
+        json!({"url": "https://bot:glpat-T0KEN@gitlab.example.com/acme/-/pipelines/7"});
+    let bytes = body.to_string();
+
+    let w = parse_webhook(bytes.as_bytes(), header_ts()).unwrap();
+    assert_eq!(
+        w.repository.url.original(),
+        "https://github.com/acme/payment-service"
+    );
+    assert_eq!(
+        w.pipeline.unwrap().url.as_deref(),
+        Some("https://gitlab.example.com/acme/-/pipelines/7")
+    );
+
+    let p = peek(bytes.as_bytes());
+    assert_eq!(
+        p.repository_url.as_deref(),
+        Some("https://github.com/acme/payment-service")
+    );
+    assert!(!format!("{p:?}").contains("T0KEN"));
+}

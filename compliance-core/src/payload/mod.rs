@@ -198,7 +198,7 @@ pub struct Scan {
 pub struct Pipeline {
     /// The CI run's id.
     pub id: Option<String>,
-    /// A link to the CI run (http or https).
+    /// A link to the CI run (http or https), with any user info removed.
     pub url: Option<String>,
     /// The CI system, for example `github-actions`.
     pub provider: Option<String>,
@@ -251,5 +251,51 @@ fn not_json(e: &serde_json::Error) -> PayloadError {
         line: e.line(),
         column: e.column(),
         message,
+    }
+}
+
+/// `text` with the user info of a `scheme://user:password@host` URL removed, so that a token
+/// a CI system put in a URL never reaches the event log or the dashboard.
+fn without_user_info(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = text.get(authority_start..).unwrap_or("");
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len).unwrap_or(rest);
+    match authority.rfind('@') {
+        Some(at) => format!(
+            "{}{}",
+            text.get(..authority_start).unwrap_or(""),
+            rest.get(at + 1..).unwrap_or("")
+        ),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_user_info;
+
+    #[test]
+    fn user_info_is_removed_from_urls_only() {
+        assert_eq!(
+            without_user_info("https://x:tok@ci.example.com/run/1?a=b@c"),
+            "https://ci.example.com/run/1?a=b@c"
+        );
+        assert_eq!(
+            without_user_info("https://tok@a@ci.example.com"),
+            "https://ci.example.com"
+        );
+        assert_eq!(
+            without_user_info("https://ci.example.com/u@x"),
+            "https://ci.example.com/u@x"
+        );
+        assert_eq!(
+            without_user_info("git@github.com:a/b"),
+            "git@github.com:a/b"
+        );
+        assert_eq!(without_user_info("plain"), "plain");
     }
 }

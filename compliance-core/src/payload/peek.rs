@@ -4,6 +4,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::without_user_info;
+
 /// Longest value kept by [`peek`], in characters; longer ones are cut.
 const MAX_PEEK_CHARS: usize = 512;
 
@@ -13,7 +15,7 @@ const MAX_PEEK_CHARS: usize = 512;
 pub struct PayloadPeek {
     /// `event`.
     pub event_type: Option<String>,
-    /// `repository.url`, as sent.
+    /// `repository.url`, as sent but without user info.
     pub repository_url: Option<String>,
     /// `scan.revision`.
     pub revision: Option<String>,
@@ -21,7 +23,7 @@ pub struct PayloadPeek {
     pub branch: Option<String>,
     /// `pipeline.id` (a number is written out).
     pub pipeline_id: Option<String>,
-    /// `pipeline.url`.
+    /// `pipeline.url`, without user info.
     pub pipeline_url: Option<String>,
     /// `metadata.actor`.
     pub actor: Option<String>,
@@ -31,7 +33,7 @@ pub struct PayloadPeek {
 ///
 /// Unlike [`parse_webhook`](super::parse_webhook), values of the wrong type are written out
 /// when they are numbers or booleans, invalid UTF-8 is replaced, and each value is cut to 512
-/// characters.
+/// characters. User info (where CI systems put tokens) is removed from URLs.
 #[must_use]
 pub fn peek(body: &[u8]) -> PayloadPeek {
     let text = String::from_utf8_lossy(body);
@@ -41,11 +43,11 @@ pub fn peek(body: &[u8]) -> PayloadPeek {
     };
     PayloadPeek {
         event_type: text_at(&value, &["event"]),
-        repository_url: text_at(&value, &["repository", "url"]),
+        repository_url: text_at(&value, &["repository", "url"]).map(|u| without_user_info(&u)),
         revision: text_at(&value, &["scan", "revision"]),
         branch: text_at(&value, &["scan", "branch"]),
         pipeline_id: text_at(&value, &["pipeline", "id"]),
-        pipeline_url: text_at(&value, &["pipeline", "url"]),
+        pipeline_url: text_at(&value, &["pipeline", "url"]).map(|u| without_user_info(&u)),
         actor: text_at(&value, &["metadata", "actor"]),
     }
 }

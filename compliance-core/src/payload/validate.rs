@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    FieldError, Metadata, PayloadError, Pipeline, Repository, Scan, ScanStatus, ValidatedWebhook,
-    SCAN_COMPLETED_EVENT,
+    without_user_info, FieldError, Metadata, PayloadError, Pipeline, Repository, Scan, ScanStatus,
+    ValidatedWebhook, SCAN_COMPLETED_EVENT,
 };
 use crate::clock::Timestamp;
 use crate::repo_url::{RepoUrl, MAX_URL_CHARS};
@@ -247,7 +247,7 @@ impl Checker {
             .string(pipeline, p, "url", Presence::Optional, MAX_URL_CHARS)
             .and_then(|text| {
                 if is_web_url(&text) {
-                    Some(text)
+                    Some(without_user_info(&text))
                 } else {
                     self.error(path(p, "url"), "must be an http or https URL");
                     None
