@@ -31,8 +31,8 @@
 //!
 //! - Timestamps round-trip at least to the millisecond. Store checks use whole seconds
 //!   ([`fixtures::at`]) and pass times explicitly, so store checks never sleep.
-//! - Queue and notifier checks use real time: leases of 200–600 ms and sleeps slightly
-//!   longer, so the queue's clock must be the wall clock (or the database's).
+//! - Queue and notifier checks use real time: leases of 500 ms and sleeps of 750 ms, so the
+//!   queue's clock must be the wall clock (or the database's).
 //! - Checks spawn tasks: run them inside a multi-threaded tokio runtime
 //!   (`#[tokio::test(flavor = "multi_thread")]`).
 //! - A failing check panics with a message naming what broke, like any test assertion.

@@ -18,8 +18,8 @@
 //! yet (for example with [`QueuePlacement::External`](crate::ports::QueuePlacement), or on a
 //! component of its own so that coalescing leaves it alone).
 //!
-//! The checks run on real time, with leases of 200–600 ms; the whole suite takes about five
-//! seconds.
+//! The checks run on real time, with leases of 500 ms and sleeps of 750 ms where a lease must
+//! have run out; the whole suite takes about four seconds.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -124,10 +124,10 @@ where
     );
 }
 
-const SHORT_LEASE: Duration = Duration::from_millis(300);
+const SHORT_LEASE: Duration = Duration::from_millis(500);
 const LONG_LEASE: Duration = Duration::from_secs(30);
 /// Slightly longer than [`SHORT_LEASE`], so that a short lease has surely run out.
-const PAST_SHORT_LEASE: Duration = Duration::from_millis(450);
+const PAST_SHORT_LEASE: Duration = Duration::from_millis(750);
 /// A pause that moves any clock with millisecond resolution.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -232,11 +232,11 @@ pub async fn extend_keeps_entry_invisible(q: &QueueUnderTest) {
     let job = q.new_job().await;
     q.enqueue(job, Duration::ZERO).await;
     let reservation = q.reserve(SHORT_LEASE).await.expect("ready");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let extended = q
         .queue
-        .extend(&reservation, Duration::from_millis(900))
+        .extend(&reservation, Duration::from_millis(1_500))
         .await
         .unwrap();
     assert_eq!(extended.job_id, job);
@@ -244,7 +244,8 @@ pub async fn extend_keeps_entry_invisible(q: &QueueUnderTest) {
         extended.lease_until > reservation.lease_until,
         "the lease moved on"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past the first lease (500 ms), well inside the extended one (1.7 s).
+    tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(
         q.reserve(LONG_LEASE).await,
         None,
