@@ -295,6 +295,8 @@ impl JobQueue for InMemoryQueue {
         // is not lost.
         notified.as_mut().enable();
 
+        // Limitation: the wait until the earliest entry is due is slept in real time; on a
+        // manual clock that only moves when a test says so, waiters rely on the timeout.
         let now = self.clock.now();
         let earliest = lock(&self.state)
             .entries

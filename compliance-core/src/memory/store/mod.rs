@@ -78,6 +78,8 @@ impl std::fmt::Debug for InMemoryStore {
 }
 
 /// Everything the store holds.
+// Limitation: queries and coalescing scan every job or component linearly; fine for tests and
+// single-process trials, not for millions of rows (use the SQLite or PostgreSQL store there).
 #[derive(Default)]
 struct State {
     components: HashMap<ComponentId, Component>,
