@@ -19,6 +19,7 @@ pub use project::{
     decode_project_list, LatestRevision, ProjectIssueCounts, ProjectList, RawProject,
 };
 
+#[cfg(feature = "sim")]
 pub(crate) use lenient::parse_timestamp;
 use serde::Deserialize;
 
