@@ -15,6 +15,56 @@
 //!
 //! Every request is written to the event log exactly once, rejected ones included (with a
 //! bounded payload), so the log is a complete audit trail.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use compliance_core::clock::{Clock, SystemClock};
+//! use compliance_core::domain::NewComponent;
+//! use compliance_core::ingest::{InboundWebhook, IngestConfig, IngestService};
+//! use compliance_core::memory::{InMemoryQueue, InMemoryStore};
+//! use compliance_core::ports::{RequestHeaders, Stores};
+//! use compliance_core::signature::{self, HmacSha256Verifier, WebhookSecret};
+//! use compliance_core::RepoUrl;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+//! let stores = Stores::from_adapter(Arc::new(InMemoryStore::new()));
+//! stores
+//!     .components
+//!     .register(
+//!         NewComponent {
+//!             name: "payment-service".into(),
+//!             repository_url: RepoUrl::parse("https://github.com/acme/payment-service")?,
+//!             fossa_locator: "custom+48213/github.com/acme/payment-service".into(),
+//!             default_branch: "main".into(),
+//!         },
+//!         clock.now(),
+//!     )
+//!     .await?;
+//! let verifier = HmacSha256Verifier::new(vec![WebhookSecret::new("ci", "your-webhook-secret")]);
+//! let ingest = IngestService::new(
+//!     Arc::new(verifier),
+//!     stores,
+//!     Arc::new(InMemoryQueue::new()),
+//!     clock.clone(),
+//!     IngestConfig::default(),
+//! );
+//!
+//! // What a CI job sends: the document's curl payload, signed.
+//! let body = br#"{"event":"fossa.scan.completed","repository":{"url":"https://github.com/acme/payment-service"},"scan":{"revision":"abc123","branch":"main","status":"passed"}}"#;
+//! let timestamp = clock.now().timestamp();
+//! let headers = RequestHeaders::new()
+//!     .with(signature::SIGNATURE_HEADER, signature::sign(b"your-webhook-secret", timestamp, body))
+//!     .with(signature::TIMESTAMP_HEADER, timestamp.to_string());
+//! let request = InboundWebhook { body: body.as_slice().into(), headers, source_ip: None };
+//!
+//! let outcome = ingest.receive(request).await;
+//! assert_eq!(outcome.http_status(), 202);
+//! assert_eq!(outcome.accepted().map(|a| a.status), Some("queued"));
+//! # Ok(())
+//! # }
+//! ```
 
 mod estimate;
 mod outcome;

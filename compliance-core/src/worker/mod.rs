@@ -8,6 +8,46 @@
 //!
 //! Each loop has a `run(shutdown)` that stops promptly when the token is cancelled and
 //! survives the failure of any single job or store call.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use compliance_core::clock::SystemClock;
+//! use compliance_core::domain::ScanSnapshot;
+//! use compliance_core::memory::{InMemoryNotifier, InMemoryQueue, InMemoryStore};
+//! use compliance_core::ports::{FetchRequest, ScanSource, Stores};
+//! use compliance_core::worker::{SyncWorker, WorkerConfig};
+//! use compliance_core::ScanSourceError;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! /// Stands in for the FOSSA client.
+//! struct NoIssues;
+//!
+//! #[async_trait]
+//! impl ScanSource for NoIssues {
+//!     async fn fetch(&self, request: &FetchRequest) -> Result<ScanSnapshot, ScanSourceError> {
+//!         Ok(ScanSnapshot { revision: request.revision.clone().unwrap_or_default(), ..Default::default() })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let worker = SyncWorker::new(
+//!     Stores::from_adapter(Arc::new(InMemoryStore::new())),
+//!     Arc::new(InMemoryQueue::new()),
+//!     Arc::new(NoIssues),
+//!     Arc::new(InMemoryNotifier::new()),
+//!     Arc::new(SystemClock),
+//!     WorkerConfig::default(),
+//! );
+//!
+//! let shutdown = CancellationToken::new();
+//! let running = tokio::spawn(worker.run(shutdown.clone()));
+//! // … the application runs; on SIGTERM:
+//! shutdown.cancel();
+//! running.await.ok();
+//! # }
+//! ```
 
 mod scheduler;
 mod sweeper;
