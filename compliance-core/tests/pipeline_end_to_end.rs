@@ -234,7 +234,7 @@ async fn an_older_scan_fetched_while_a_newer_one_lands_is_not_applied() {
     // after the newer scan has been applied.
     let h = Harness::new(
         ScriptedScanSource::new(Step::ok(fixtures::snapshot(2, 2, 5)))
-            .then(Step::ok(fixtures::snapshot(9, 9, 4)).delayed(Duration::from_millis(400))),
+            .then(Step::ok(fixtures::snapshot(9, 9, 4)).delayed(Duration::from_millis(1_000))),
     )
     .await;
     let t_new = h.now();

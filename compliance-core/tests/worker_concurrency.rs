@@ -20,7 +20,9 @@ use compliance_core::testing::{ScriptedScanSource, Step};
 use compliance_core::worker::{JobReport, SkipReason, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
-use pipeline_support::{eventually, rev, worker_config, Harness, Setup};
+use compliance_core::ComponentId;
+
+use pipeline_support::{eventually, rev, scan_body, worker_config, Harness, Setup};
 
 fn real_time() -> Setup {
     Setup {
@@ -33,7 +35,7 @@ fn real_time() -> Setup {
 /// Short leases in real time, so that a sync without heartbeat would lose its job.
 fn short_lease(id: &str) -> WorkerConfig {
     WorkerConfig {
-        lease: Duration::from_millis(300),
+        lease: Duration::from_millis(600),
         heartbeat_every: Duration::from_millis(50),
         idle_wait: Duration::from_millis(10),
         busy_delay: Duration::from_millis(50),
@@ -52,9 +54,13 @@ async fn four_workers_never_run_one_job_twice() {
         Step::ok(fixtures::snapshot(2, 2, 1)).delayed(Duration::from_millis(40)),
     );
     let h = Harness::with(source, real_time()).await;
-    // One branch per job, so that no two jobs coalesce and every fetch names its job.
+    // One component per job, so that no two jobs coalesce or cover each other and every
+    // fetch names its job.
+    let mut components = Vec::new();
     for n in 0..24 {
-        let outcome = h.send(&h.body(&rev(n), &format!("branch-{n}"), None)).await;
+        let url = format!("https://github.com/acme/service-{n}");
+        components.push(h.register(&format!("service-{n}"), &url).await.id);
+        let outcome = h.send(&scan_body(&url, &rev(n), "main", None)).await;
         assert_eq!(outcome.http_status(), 202);
     }
 
@@ -79,12 +85,15 @@ async fn four_workers_never_run_one_job_twice() {
             .unwrap();
     }
 
-    let mut fetches: HashMap<String, usize> = HashMap::new();
+    let mut fetches: HashMap<ComponentId, usize> = HashMap::new();
     for request in h.source.requests() {
-        *fetches.entry(request.branch).or_default() += 1;
+        *fetches.entry(request.component_id).or_default() += 1;
     }
     assert_eq!(fetches.len(), 24);
-    assert!(fetches.values().all(|n| *n == 1), "{fetches:?}");
+    assert!(
+        components.iter().all(|c| fetches.get(c) == Some(&1)),
+        "{fetches:?}"
+    );
     assert!(h.jobs().await.iter().all(|j| j.attempts == 1));
     assert!(
         h.source.max_in_flight() > 1,
@@ -95,7 +104,7 @@ async fn four_workers_never_run_one_job_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heartbeat_keeps_a_long_sync_from_a_second_worker() {
     let source = ScriptedScanSource::new(
-        Step::ok(fixtures::snapshot(1, 1, 1)).delayed(Duration::from_millis(1_200)),
+        Step::ok(fixtures::snapshot(1, 1, 1)).delayed(Duration::from_millis(1_800)),
     );
     let h = Harness::with(source, real_time()).await;
     h.send(&h.body(&rev(1), "main", None)).await;
@@ -123,7 +132,7 @@ async fn a_heartbeat_keeps_a_long_sync_from_a_second_worker() {
 async fn without_a_heartbeat_the_lease_runs_out_and_the_first_worker_applies_nothing() {
     // The counterpart of the test above: the lease is what protects a long sync.
     let source = ScriptedScanSource::new(
-        Step::ok(fixtures::snapshot(1, 1, 1)).delayed(Duration::from_millis(800)),
+        Step::ok(fixtures::snapshot(1, 1, 1)).delayed(Duration::from_millis(1_800)),
     );
     let h = Harness::with(source, real_time()).await;
     h.send(&h.body(&rev(1), "main", None)).await;
