@@ -66,10 +66,11 @@
 //!
 //! Everything lives under the prefix (default `compliance:`); give each deployment its own.
 //! The queue uses `{prefix}queue:stream` (ready and leased entries, consumer group `workers`),
-//! `…:entries`, `…:tokens`, `…:deliveries` and `…:dead-index` (hashes by job id),
-//! `…:delayed` and `…:leases` (sorted sets of due time and lease end), and `…:dead` (the
-//! dead-letter stream). The notifier publishes on `{prefix}events:{channel}`. Scripts touch
-//! several keys at once, so on Redis Cluster put a hash tag in the prefix (`{sync}:`).
+//! `…:jobs` (each queued job's state: deliveries, entry id, lease token), `…:delayed` and
+//! `…:leases` (sorted sets of due time and lease end), `…:dead` (the dead-letter stream) and
+//! `…:dead-index` (job → dead letter). The notifier publishes on `{prefix}events:{channel}`.
+//! Scripts touch several keys at once, so on Redis Cluster put a hash tag in the prefix
+//! (`{sync}:`).
 
 mod config;
 mod conn;

@@ -41,7 +41,7 @@ const MAX_SPAN: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// tells a readiness probe whether it does now.
 pub struct RedisQueue {
     conn: Connector,
-    keys: [String; 8],
+    keys: [String; 6],
     scripts: Scripts,
     clock: Arc<dyn Clock>,
     blocking: BlockingPool,
@@ -61,17 +61,8 @@ impl RedisQueue {
     #[must_use]
     pub fn new(options: RedisOptions) -> Self {
         let base = format!("{}queue:", options.key_prefix);
-        let keys = [
-            "stream",
-            "entries",
-            "delayed",
-            "leases",
-            "tokens",
-            "deliveries",
-            "dead",
-            "dead-index",
-        ]
-        .map(|name| format!("{base}{name}"));
+        let keys = ["stream", "jobs", "delayed", "leases", "dead", "dead-index"]
+            .map(|name| format!("{base}{name}"));
         Self {
             blocking: BlockingPool::new(options.client.clone(), options.connect_timeout),
             conn: Connector::new(options),
@@ -104,7 +95,7 @@ impl RedisQueue {
     }
 
     fn dead_key(&self) -> &str {
-        self.keys.get(6).map_or("", String::as_str)
+        self.keys.get(4).map_or("", String::as_str)
     }
 
     fn now_ms(&self) -> i64 {

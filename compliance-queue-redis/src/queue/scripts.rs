@@ -6,25 +6,26 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `KEYS[1]` stream | stream | ready and leased entries (`job`, `t` = ready since, ms) |
-//! | `KEYS[2]` entries | hash | job → its stream entry id: the "is it queued" index |
+//! | `KEYS[2]` jobs | hash | job → `deliveries|entry id|token`: every queued job's state |
 //! | `KEYS[3]` delayed | sorted set | job → due time (ms) |
 //! | `KEYS[4]` leases | sorted set | job → lease end (ms) |
-//! | `KEYS[5]` tokens | hash | job → token of the reservation that holds the lease |
-//! | `KEYS[6]` deliveries | hash | job → times handed out |
-//! | `KEYS[7]` dead | stream | dead letters (`job`, `reason`, `deliveries`, `at`) |
-//! | `KEYS[8]` dead index | hash | job → its dead-letter entry id |
+//! | `KEYS[5]` dead | stream | dead letters (`job`, `reason`, `deliveries`, `at`) |
+//! | `KEYS[6]` dead index | hash | job → its dead-letter entry id |
+//!
+//! A job's state has an empty entry id while it waits in `delayed`, and an empty token unless
+//! it is leased. Packing it into one hash field keeps each script to a handful of commands.
 //!
 //! `ARGV[1]` is the consumer group, `ARGV[2]` the caller's clock in milliseconds.
 //!
 //! A stream or group that vanished (FLUSHDB, a restart without persistence, an operator's
-//! `DEL`) is recreated where it is found missing; index entries that point at vanished stream
-//! entries are dropped, and the sweeper re-enqueues those jobs from the store.
+//! `DEL`) is recreated where it is found missing; states that point at vanished stream entries
+//! are dropped, and the sweeper re-enqueues those jobs from the store.
 
 use redis::Script;
 
 const PRELUDE: &str = r"
-local stream, entries, delayed, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tokens, deliveries, dead, dead_index = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local stream, jobs, delayed, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local dead, dead_index = KEYS[5], KEYS[6]
 local group = ARGV[1]
 local now = tonumber(ARGV[2])
 
@@ -51,43 +52,55 @@ local function entry_exists(key, id)
   return not failed(found) and #found > 0
 end
 
--- Removes a job's live entry and lease; its delivery count and dead letter stay.
-local function forget(job)
-  local id = redis.call('HGET', entries, job)
-  if id then
-    redis.pcall('XACK', stream, group, id)
-    redis.pcall('XDEL', stream, id)
-    redis.call('HDEL', entries, job)
+-- A job's state: deliveries, entry id ('' while delayed), token ('' unless leased); nil when
+-- the job is not queued.
+local function load(job)
+  local packed = redis.call('HGET', jobs, job)
+  if not packed then
+    return nil
   end
-  redis.call('ZREM', delayed, job)
-  redis.call('ZREM', leases, job)
-  redis.call('HDEL', tokens, job)
+  local n, entry, token = string.match(packed, '^(%d+)|([^|]*)|(.*)$')
+  if not n then
+    return nil
+  end
+  return tonumber(n), entry, token
 end
 
--- Appends a ready entry for a job.
-local function push(job, ready_since)
+local function store(job, n, entry, token)
+  redis.call('HSET', jobs, job, ms(n) .. '|' .. entry .. '|' .. token)
+end
+
+local function drop_entry(entry)
+  if entry ~= '' then
+    redis.pcall('XACK', stream, group, entry)
+    redis.pcall('XDEL', stream, entry)
+  end
+end
+
+-- Appends a ready entry for a job that has been handed out `n` times.
+local function push(job, n, ready_since)
   if redis.call('EXISTS', stream) == 0 then
     ensure_group()
   end
   local id = redis.call('XADD', stream, '*', 'job', job, 't', ms(ready_since))
-  redis.call('HSET', entries, job, id)
-  return id
+  store(job, n, id, '')
 end
 
--- Whether the job waits in the queue or is leased; drops an index entry whose stream entry
--- vanished.
+-- Whether the job waits in the queue or is leased; drops a state whose entry vanished.
 local function is_live(job)
-  if redis.call('ZSCORE', delayed, job) then
-    return true
-  end
-  local id = redis.call('HGET', entries, job)
-  if not id then
+  local n, entry = load(job)
+  if not n then
     return false
   end
-  if entry_exists(stream, id) then
+  if entry == '' then
+    if redis.call('ZSCORE', delayed, job) then
+      return true
+    end
+  elseif entry_exists(stream, entry) then
     return true
   end
-  forget(job)
+  redis.call('HDEL', jobs, job)
+  redis.call('ZREM', leases, job)
   return false
 end
 
@@ -103,7 +116,8 @@ local function is_dead(job)
   return false
 end
 
--- The id of the last entry the group handed out, or nil when the group is missing.
+-- The id of the last entry the group handed out and the group's pending count, or nil when
+-- the group is missing.
 local function last_delivered()
   local groups = redis.pcall('XINFO', 'GROUPS', stream)
   if failed(groups) then
@@ -140,8 +154,9 @@ end
 local function promote_due(limit)
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
   for i = 1, #due, 2 do
-    redis.call('ZREM', delayed, due[i])
-    push(due[i], tonumber(due[i + 1]))
+    local job = due[i]
+    redis.call('ZREM', delayed, job)
+    push(job, load(job) or 0, tonumber(due[i + 1]))
   end
 end
 ";
@@ -156,9 +171,10 @@ end
 -- Entries that fell due before this one go first.
 promote_due(100)
 if delay > 0 then
+  store(job, 0, '', '')
   redis.call('ZADD', delayed, now + delay, job)
 else
-  push(job, now)
+  push(job, 0, now)
 end
 return 1
 ";
@@ -168,12 +184,11 @@ return 1
 const RESERVE: &str = r"
 local consumer, lease, token = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
-local function lease_to(job)
-  local n = redis.call('HINCRBY', deliveries, job, 1)
+local function lease_to(job, n, entry)
   local lease_until = now + lease
   redis.call('ZADD', leases, lease_until, job)
-  redis.call('HSET', tokens, job, token)
-  return {job, n, token, lease_until}
+  store(job, n + 1, entry, token)
+  return {job, n + 1, token, lease_until}
 end
 
 promote_due(100)
@@ -190,21 +205,22 @@ for _ = 1, 16 do
     break
   end
   local job = expired[1]
-  local id = redis.call('HGET', entries, job)
-  if id then
-    local claimed = redis.pcall('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  local n, entry = load(job)
+  if n and entry ~= '' then
+    local claimed = redis.pcall('XCLAIM', stream, group, consumer, 0, entry, 'JUSTID')
     if is_nogroup(claimed) then
       ensure_group()
     elseif not failed(claimed) and #claimed > 0 then
-      return lease_to(job)
+      return lease_to(job, n, entry)
     end
   end
   -- Not pending any more: either the group was recreated and the entry will be read afresh,
   -- or the entry itself is gone.
   redis.call('ZREM', leases, job)
-  redis.call('HDEL', tokens, job)
-  if not (id and entry_exists(stream, id)) then
-    forget(job)
+  if n and entry ~= '' and entry_exists(stream, entry) then
+    store(job, n, entry, '')
+  elseif n then
+    redis.call('HDEL', jobs, job)
   end
 end
 
@@ -220,15 +236,18 @@ for _ = 1, 16 do
   if not read or #read == 0 or #read[1][2] == 0 then
     return false
   end
-  local entry = read[1][2][1]
-  local id, fields, job = entry[1], entry[2], nil
+  local record = read[1][2][1]
+  local id, fields, job = record[1], record[2], nil
   for i = 1, #fields, 2 do
     if fields[i] == 'job' then
       job = fields[i + 1]
     end
   end
-  if job and redis.call('HGET', entries, job) == id then
-    return lease_to(job)
+  if job then
+    local n, entry = load(job)
+    if n and entry == id then
+      return lease_to(job, n, entry)
+    end
   end
   -- An orphan (its job was acked or re-added under a newer entry): discard it.
   redis.call('XACK', stream, group, id)
@@ -241,17 +260,17 @@ return false
 /// Returns the new lease end, or nil when the token no longer holds the lease.
 const EXTEND: &str = r"
 local job, token, lease = ARGV[3], ARGV[4], tonumber(ARGV[5])
-if redis.call('HGET', tokens, job) ~= token then
+local n, entry, held = load(job)
+if not n or held ~= token then
   return false
 end
 local lease_until = now + lease
 redis.call('ZADD', leases, lease_until, job)
-local id = redis.call('HGET', entries, job)
 -- Tokens read '<random>:<consumer>'.
 local consumer = string.match(token, '^[^:]*:(.*)$')
-if id and consumer then
+if entry ~= '' and consumer then
   -- Resets the entry's idle time, so XPENDING and XAUTOCLAIM-based tooling agree with us.
-  redis.pcall('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  redis.pcall('XCLAIM', stream, group, consumer, 0, entry, 'JUSTID')
 end
 return lease_until
 ";
@@ -259,27 +278,32 @@ return lease_until
 /// `ARGV[3]` job, `ARGV[4]` token. Returns 1, or 0 when the lease is lost.
 const ACK: &str = r"
 local job, token = ARGV[3], ARGV[4]
-if redis.call('HGET', tokens, job) ~= token then
+local n, entry, held = load(job)
+if not n or held ~= token then
   return 0
 end
-forget(job)
-redis.call('HDEL', deliveries, job)
+drop_entry(entry)
+redis.call('HDEL', jobs, job)
+redis.call('ZREM', leases, job)
 return 1
 ";
 
 /// `ARGV[3]` job, `ARGV[4]` token, `ARGV[5]` delay (ms). Returns 1, or 0 when the lease is
-/// lost.
+/// lost. The job keeps its delivery count.
 const RETRY: &str = r"
 local job, token, delay = ARGV[3], ARGV[4], tonumber(ARGV[5])
-if redis.call('HGET', tokens, job) ~= token then
+local n, entry, held = load(job)
+if not n or held ~= token then
   return 0
 end
-forget(job)
+drop_entry(entry)
+redis.call('ZREM', leases, job)
 if delay > 0 then
+  store(job, n, '', '')
   redis.call('ZADD', delayed, now + delay, job)
 else
   promote_due(100)
-  push(job, now)
+  push(job, n, now)
 end
 return 1
 ";
@@ -287,23 +311,25 @@ return 1
 /// `ARGV[3]` job, `ARGV[4]` token, `ARGV[5]` reason. Returns 1, or 0 when the lease is lost.
 const DEAD_LETTER: &str = r"
 local job, token, reason = ARGV[3], ARGV[4], ARGV[5]
-if redis.call('HGET', tokens, job) ~= token then
+local n, entry, held = load(job)
+if not n or held ~= token then
   return 0
 end
-local n = redis.call('HGET', deliveries, job) or '0'
-forget(job)
-redis.call('HDEL', deliveries, job)
+drop_entry(entry)
+redis.call('HDEL', jobs, job)
+redis.call('ZREM', leases, job)
 local previous = redis.call('HGET', dead_index, job)
 if previous then
   redis.call('XDEL', dead, previous)
 end
-local id = redis.call('XADD', dead, '*', 'job', job, 'reason', reason, 'deliveries', n,
+local id = redis.call('XADD', dead, '*', 'job', job, 'reason', reason, 'deliveries', ms(n),
   'at', ms(now))
 redis.call('HSET', dead_index, job, id)
 return 1
 ";
 
-/// `ARGV[3]` job. Returns 1 when a dead letter was moved back, 0 when there was none.
+/// `ARGV[3]` job. Returns 1 when a dead letter was moved back, 0 when there was none. A
+/// redriven job counts its deliveries from zero again.
 const REDRIVE: &str = r"
 local job = ARGV[3]
 local id = redis.call('HGET', dead_index, job)
@@ -316,15 +342,12 @@ if not entry_exists(dead, id) then
 end
 redis.call('XDEL', dead, id)
 if not is_live(job) then
-  redis.call('HDEL', deliveries, job)
   promote_due(100)
-  push(job, now)
+  push(job, 0, now)
 end
 return 1
 ";
 
-/// Returns `{ready, delayed, leased, dead, oldest_ready_since or -1}`. Due delayed entries and
-/// expired leases count as ready: a reserve would hand them out now.
 const STATS: &str = r"
 local length = redis.call('XLEN', stream)
 local _, pending = last_delivered()

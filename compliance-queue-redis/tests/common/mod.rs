@@ -1,6 +1,8 @@
 //! Shared set-up for the tests that need a real Redis.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pipeline;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use compliance_queue_redis::RedisOptions;
@@ -93,6 +95,9 @@ impl TestRedis {
 /// `CLIENT KILL USER` without disturbing tests running beside it. Deleted on drop.
 pub struct TestUser {
     admin_url: String,
+    /// The admin URL on this user's database.
+    admin_db_url: String,
+    prefix: String,
     pub name: String,
     /// The test's URL with this user's name and password (and database `db` when given).
     pub url: String,
@@ -115,14 +120,17 @@ impl TestRedis {
             .query_async(&mut conn)
             .await
             .expect("acl setuser");
-        let mut url = url::Url::parse(&self.url).expect("url");
+        let mut admin_db = url::Url::parse(&self.url).expect("url");
+        if let Some(db) = db {
+            admin_db.set_path(&format!("/{db}"));
+        }
+        let mut url = admin_db.clone();
         url.set_username(&name).expect("username");
         url.set_password(Some(&password)).expect("password");
-        if let Some(db) = db {
-            url.set_path(&format!("/{db}"));
-        }
         TestUser {
             admin_url: self.url.clone(),
+            admin_db_url: admin_db.to_string(),
+            prefix: self.prefix.clone(),
             name,
             url: url.to_string(),
         }
@@ -147,8 +155,42 @@ impl TestUser {
     }
 }
 
+impl TestUser {
+    /// Deletes the test's keys in this user's database, as a Redis that restarted empty.
+    pub async fn delete_keys(&self) {
+        let mut conn = redis::Client::open(self.admin_db_url.as_str())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("del");
+        }
+    }
+}
+
 impl Drop for TestUser {
     fn drop(&mut self) {
+        if let Ok(mut conn) =
+            redis::Client::open(self.admin_db_url.as_str()).and_then(|c| c.get_connection())
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", self.prefix))
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
+            }
+        }
         let Ok(client) = redis::Client::open(self.admin_url.as_str()) else {
             return;
         };
