@@ -219,6 +219,14 @@ impl SyncWorker {
         clock: Arc<dyn Clock>,
         config: WorkerConfig,
     ) -> Self {
+        if config.heartbeat_every >= config.lease {
+            warn!(
+                heartbeat_ms =
+                    u64::try_from(config.heartbeat_every.as_millis()).unwrap_or(u64::MAX),
+                lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX),
+                "heartbeat not shorter than the lease: long syncs may be handed to a second worker"
+            );
+        }
         Self {
             stores,
             queue,
