@@ -77,11 +77,9 @@ local function drop_entry(entry)
   end
 end
 
--- Appends a ready entry for a job that has been handed out `n` times.
+-- Appends a ready entry for a job that has been handed out `n` times. A stream created here
+-- has no group yet; the first read creates it (NOGROUP) from id 0, so nothing is skipped.
 local function push(job, n, ready_since)
-  if redis.call('EXISTS', stream) == 0 then
-    ensure_group()
-  end
   local id = redis.call('XADD', stream, '*', 'job', job, 't', ms(ready_since))
   store(job, n, id, '')
 end
