@@ -32,7 +32,8 @@ function h(tag, attrs, ...children) {
   return el;
 }
 const main = () => document.getElementById("main");
-function render(...nodes) { main().replaceChildren(...nodes); }
+function render(...nodes) { main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false)); }
+function fill(el, ...nodes) { el.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false)); }
 
 function toast(text, kind) {
   const t = h("div", { class: "toast toast-" + (kind || "ok"), role: "status" }, text);
@@ -77,7 +78,21 @@ async function login(token) {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
   });
+  // Kept for this tab only, so that after a server restart (sessions live in the server's
+  // memory) the page can sign in again by itself instead of dropping to the login form.
+  if (res.ok) sessionStorage.setItem("compliance-token", token);
+  else sessionStorage.removeItem("compliance-token");
   return res.ok;
+}
+async function ensureSession() {
+  let probe;
+  try { probe = await fetch("/api/components?limit=1", { credentials: "same-origin" }); }
+  catch (_) { return false; }  // server still down
+  if (probe.status !== 401) return true;
+  const token = sessionStorage.getItem("compliance-token");
+  if (token && await login(token)) return true;
+  showLogin();
+  return false;
 }
 function showLogin() {
   const tpl = document.getElementById("login-tpl").content.cloneNode(true);
@@ -119,9 +134,14 @@ function connect() {
   ws.onclose = () => {
     setConn(false);
     state.ws = null;
-    setTimeout(connect, state.wsBackoff);
-    state.wsBackoff = Math.min(state.wsBackoff * 2, 10000);
+    setTimeout(reconnect, state.wsBackoff);
+    state.wsBackoff = Math.min(state.wsBackoff * 2, 5000);
   };
+}
+async function reconnect() {
+  // A closed socket may mean the server restarted and forgot our session: check first.
+  if (await ensureSession()) connect();
+  else if (!document.getElementById("login-form")) setTimeout(reconnect, state.wsBackoff);
 }
 function setConn(up) {
   const el = document.getElementById("conn");
@@ -266,7 +286,7 @@ async function componentPage(id) {
     catch (e) { if (e.message !== "unauthorized") render(h("p", { class: "error" }, e.message)); return false; }
     const c = summary.component;
     const updated = state.lastUpdated[id];
-    head.replaceChildren(h("h1", {}, c.name), badge(c.compliance_status),
+    fill(head, h("h1", {}, c.name), badge(c.compliance_status),
       state.syncing.has(id) ? h("span", { class: "syncing", id: "sync-indicator" }, "Syncing…") : null,
       h("span", { class: "muted small" }, updated ? "Updated " + ago(updated) : "Last sync " + ago(c.last_synced_at)),
       h("span", { style: "flex:1" }),
@@ -310,7 +330,7 @@ async function componentPage(id) {
       prev.disabled = st.offset === 0;
       next.disabled = st.offset + items.length >= total;
     }
-    panel.replaceChildren(filters ? h("div", { class: "toolbar" }, ...filters) : "",
+    fill(panel, filters ? h("div", { class: "toolbar" }, ...filters) : null,
       h("table", {}, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { class: c.num ? "num" : null }, c.label)))), tbody),
       h("div", { class: "pager" }, info, prev, next));
     return { load, reset: () => { st.offset = 0; return load(); } };
@@ -325,7 +345,7 @@ async function componentPage(id) {
     const t = pagedTable(
       [{ label: "Severity" }, { label: "Type" }, { label: "Title" }, { label: "Package" }, { label: "License / CVE" }, { label: "Status" }],
       (offset) => api("/api/components/" + encodeURIComponent(id) + "/issues" + qs({ offset, limit: PAGE, category: f.category, severity: f.severity, status: f.status, search: f.search })),
-      (i) => h("tr", {}, h("td", {}, sev(i.severity)), h("td", { class: "small" }, (i.key && i.key.category) + " · " + i.issue_type),
+      (i) => h("tr", {}, h("td", {}, sev(i.severity)), h("td", { class: "small" }, (i.category || (i.key && i.key.category) || "") + " · " + i.issue_type),
         h("td", {}, i.title), h("td", { class: "mono" }, i.package_name + (i.package_version ? "@" + i.package_version : "")),
         h("td", { class: "small" }, i.cve || i.license || "—"), h("td", { class: "small" }, i.status === "RESOLVED" ? "resolved " + ago(i.resolved_at) : (i.direct ? "direct" : "transitive"))),
       [cat, sv, stt, search]);

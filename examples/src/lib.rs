@@ -71,6 +71,25 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// What tests and tools keep of an [`App`] once it serves.
+#[derive(Clone)]
+pub struct AppHandle {
+    /// The store ports.
+    pub stores: Stores,
+    /// The ingest service.
+    pub ingest: IngestService,
+    /// The FOSSA simulator's data, in demo mode.
+    pub sim: Option<compliance_fossa::sim::SimState>,
+    /// Cancelling it stops the server.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for AppHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppHandle").finish_non_exhaustive()
+    }
+}
+
 /// The storage a configuration selects.
 struct Storage {
     stores: Stores,
@@ -172,6 +191,18 @@ impl App {
     #[must_use]
     pub fn demo(&self) -> Option<&demo::Demo> {
         self.demo.as_ref()
+    }
+
+    /// A cheap handle on the running app's stores, services and simulator, which stays usable
+    /// after [`serve`](Self::serve) takes the app.
+    #[must_use]
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            stores: self.stores.clone(),
+            ingest: self.ingest.clone(),
+            sim: self.demo.as_ref().map(|d| d.sim_state().clone()),
+            shutdown: self.shutdown.clone(),
+        }
     }
 
     /// A token whose cancellation stops the server.

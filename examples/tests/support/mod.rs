@@ -1,0 +1,3 @@
+//! Test support shared by the browser tests.
+
+pub(crate) mod cdp;
