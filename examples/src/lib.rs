@@ -581,3 +581,8 @@ fn health_only() -> axum::Router {
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| format!("pid{}", std::process::id()))
 }
+
+/// The README's examples, compiled as doctests so the embedding guide cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
