@@ -344,6 +344,9 @@ fn path_segments(path: &str) -> Result<Vec<Segment>, RepoUrlError> {
     if name.is_empty() {
         return fail("empty repository name");
     }
+    if name == "." || name == ".." {
+        return fail("path has a '.' or '..' segment");
+    }
     segments.push(Segment::new(name.to_owned()));
     Ok(segments)
 }
@@ -361,6 +364,19 @@ const AZURE_HOST: &str = "dev.azure.com";
 /// Rewrites every Azure DevOps form to `dev.azure.com/{org}/{project}/{repo}`; other hosts
 /// pass through unchanged.
 fn azure(host: String, segments: Vec<Segment>) -> Result<(String, Vec<Segment>), RepoUrlError> {
+    let (host, segments) = azure_forms(host, segments)?;
+    // `_git` only separates project from repository; left in a key it would read as that
+    // separator when the key is parsed again (and Azure DevOps names cannot start with `_`).
+    if host == AZURE_HOST && segments.iter().any(|s| s.lower == "_git") {
+        return fail("Azure DevOps path must be {org}/{project}/_git/{repo}");
+    }
+    Ok((host, segments))
+}
+
+fn azure_forms(
+    host: String,
+    segments: Vec<Segment>,
+) -> Result<(String, Vec<Segment>), RepoUrlError> {
     // Owned copies so the shape can be matched while `segments` is moved into the result.
     let owned: Vec<String> = segments.iter().map(|s| s.lower.clone()).collect();
     let lower: Vec<&str> = owned.iter().map(String::as_str).collect();

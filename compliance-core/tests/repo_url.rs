@@ -131,6 +131,8 @@ fn malformed_azure_paths_are_refused_rather_than_mismatched() {
     assert!(RepoUrl::parse("https://dev.azure.com/org/project/_git/repo/extra").is_err());
     assert!(RepoUrl::parse("git@ssh.dev.azure.com:v2/org/project/repo").is_err());
     assert!(RepoUrl::parse("https://org.visualstudio.com/project/repo").is_err());
+    assert!(RepoUrl::parse("https://dev.azure.com/org/_git/_git/repo").is_err());
+    assert!(RepoUrl::parse("https://org.visualstudio.com/_git/_git/repo").is_err());
 }
 
 #[test]
@@ -179,6 +181,10 @@ fn refuses_what_is_not_a_repository_url() {
     );
     assert_eq!(
         reason("https://github.com/acme/../evil"),
+        "path has a '.' or '..' segment"
+    );
+    assert_eq!(
+        reason("github.com/acme/..git"),
         "path has a '.' or '..' segment"
     );
     assert_eq!(

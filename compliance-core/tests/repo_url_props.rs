@@ -135,7 +135,7 @@ proptest! {
 
     #[test]
     fn azure_devops_spellings_agree(
-        org in "[a-z][a-z0-9-]{0,10}",
+        org in "[a-z][a-z0-9]{0,10}",
         project in name(),
         repo in name(),
     ) {
