@@ -10,6 +10,7 @@
 )]
 #![allow(missing_docs)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,37 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 /// Jobs per measured round.
 const JOBS: usize = 4_000;
 const LEASE: Duration = Duration::from_secs(30);
+
+/// Jobs through the queue during the whole run, for the CPU figures printed at the end.
+static JOBS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Redis's CPU seconds (user + system) so far, from `INFO CPU`.
+async fn redis_cpu(conn: &mut redis::aio::MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("CPU")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_user:") || l.starts_with("used_cpu_sys:"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// This process's CPU seconds so far (Linux `/proc/self/stat`, 100 ticks per second).
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
 
 /// One round: `tasks` concurrent workers each enqueue a job, reserve one and ack it, until
 /// `JOBS` jobs went through.
@@ -51,6 +83,7 @@ async fn round(queue: Arc<RedisQueue>, tasks: usize) {
     for handle in handles {
         handle.await.unwrap();
     }
+    JOBS_DONE.fetch_add((per_task * tasks) as u64, Ordering::Relaxed);
 }
 
 fn throughput(c: &mut Criterion) {
@@ -67,6 +100,15 @@ fn throughput(c: &mut Criterion) {
         .unwrap()
         .key_prefix(prefix.clone());
     let queue = Arc::new(RedisQueue::new(options));
+    let mut admin = runtime.block_on(async {
+        redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    });
+    let redis_before = runtime.block_on(redis_cpu(&mut admin));
+    let own_before = own_cpu();
 
     let mut group = c.benchmark_group("redis_queue");
     group.throughput(Throughput::Elements(JOBS as u64));
@@ -91,15 +133,19 @@ fn throughput(c: &mut Criterion) {
     }
     group.finish();
 
+    let jobs = JOBS_DONE.load(Ordering::Relaxed).max(1) as f64;
+    let redis_us = (runtime.block_on(redis_cpu(&mut admin)) - redis_before) * 1e6 / jobs;
+    let own_us = (own_cpu() - own_before) * 1e6 / jobs;
+    eprintln!(
+        "cpu per job over {jobs} jobs: redis {redis_us:.1} us, client {own_us:.1} us \
+         (redis alone could serve {:.0} jobs/s per core)",
+        1e6 / redis_us.max(f64::EPSILON)
+    );
+
     runtime.block_on(async {
-        let mut conn = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
         let _: i64 = redis::cmd("DEL")
             .arg(queue.keys())
-            .query_async(&mut conn)
+            .query_async(&mut admin)
             .await
             .unwrap();
     });

@@ -63,11 +63,16 @@ impl Connector {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let connection = self.connection().await?;
-        let timeout = self.options.command_timeout;
-        match tokio::time::timeout(timeout, op(connection)).await {
-            Ok(result) => result.map_err(|e| map_error(what, e)),
-            Err(_) => Err(timed_out(what, timeout)),
+        // One bound over both steps: callers queued behind a failing first connection must
+        // not wait for every attempt before theirs.
+        let limit = self.options.connect_timeout + self.options.command_timeout;
+        let attempt = async {
+            let connection = self.connection().await?;
+            op(connection).await.map_err(|e| map_error(what, e))
+        };
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(timed_out(what, limit)),
         }
     }
 

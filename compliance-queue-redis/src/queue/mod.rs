@@ -98,6 +98,10 @@ impl RedisQueue {
         self.keys.get(4).map_or("", String::as_str)
     }
 
+    // Limitation: lease ends and due times come from each instance's own clock, so instances
+    // whose clocks disagree by more than a lease can reclaim each other's live leases early;
+    // run NTP. (Redis's clock would avoid this but makes the queue untestable on a manual
+    // clock.)
     fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
     }
@@ -189,6 +193,9 @@ impl JobQueue for RedisQueue {
         lease: Duration,
     ) -> Result<Option<Reservation>, StoreError> {
         // The token carries the consumer name so `extend` can re-claim the entry for it.
+        // Limitation: each worker name becomes a consumer of the group, and consumers of
+        // workers that stopped stay listed (with nothing pending) until an operator runs
+        // `XGROUP DELCONSUMER`; Redis has no expiry for them.
         let token = format!("{}:{worker}", uuid::Uuid::new_v4().simple());
         let reply: Option<(String, u32, String, i64)> = self
             .eval(
@@ -266,6 +273,9 @@ impl JobQueue for RedisQueue {
     }
 
     async fn dead_letter(&self, reservation: &Reservation, reason: &str) -> Result<(), StoreError> {
+        // Limitation: the dead-letter stream is not trimmed; dead letters stay until
+        // redriven, so an operator has to redrive or delete them (they are rare: a job is
+        // dead-lettered only after its last retry).
         self.settle(
             "dead-lettering a job",
             &self.scripts.dead_letter,
