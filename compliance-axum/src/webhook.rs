@@ -285,10 +285,24 @@ struct RepositoryUrl<'a> {
     url: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// The normalized repository key of a body, read without building the whole document.
+/// The normalized repository key of a body, read without building the whole document when
+/// it can be.
+///
+/// It must read the body as core does, or a signed body could name a repository core
+/// accepts while this check sees none and skips the limit: a leading byte order mark is
+/// ignored, and a duplicated key counts with its last value (serde's derive refuses
+/// duplicates, so those bodies are read again as a whole document).
 fn repository_key(body: &[u8]) -> Option<String> {
-    let parsed: RepositoryOnly<'_> = serde_json::from_slice(body).ok()?;
-    let url = parsed.repository?.url?;
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    let url = match serde_json::from_slice::<RepositoryOnly<'_>>(body) {
+        Ok(parsed) => parsed.repository?.url?.into_owned(),
+        Err(_) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()?
+            .get("repository")?
+            .get("url")?
+            .as_str()?
+            .to_owned(),
+    };
     RepoUrl::parse(&url).ok().map(|u| u.key().to_owned())
 }
 
@@ -381,6 +395,25 @@ mod tests {
         );
         assert_eq!(repository_key(b"{}"), None);
         assert_eq!(repository_key(b"not json"), None);
+    }
+
+    #[test]
+    fn the_repository_key_is_read_as_core_reads_the_body() {
+        // Core takes the last of a duplicated key and ignores a byte order mark; a body
+        // spelled that way must not escape the repository's rate limit.
+        let duplicated = br#"{"repository":{"url":"https://github.com/a/first"},"repository":{"url":"https://github.com/acme/payment-service"}}"#;
+        assert_eq!(
+            repository_key(duplicated).as_deref(),
+            Some("github.com/acme/payment-service")
+        );
+        let inner = br#"{"repository":{"url":"https://github.com/a/first","url":"https://github.com/acme/shop"}}"#;
+        assert_eq!(
+            repository_key(inner).as_deref(),
+            Some("github.com/acme/shop")
+        );
+        let bom = b"\xef\xbb\xbf{\"repository\":{\"url\":\"https://github.com/acme/shop\"}}";
+        assert_eq!(repository_key(bom).as_deref(), Some("github.com/acme/shop"));
+        assert_eq!(repository_key(br#"{"repository":{"url":5}}"#), None);
     }
 
     #[test]
