@@ -8,6 +8,19 @@ use crate::signature::{SIGNATURE_HEADER, SOURCE_HEADER};
 
 use super::InboundWebhook;
 
+/// Most bytes of a header value the event log keeps (signature, source system): enough for a
+/// signature header carrying the most signatures the verifier reads, while a request whose
+/// headers fill the server's header buffer still stores a small row.
+const MAX_HEADER_BYTES: usize = 1024;
+
+/// The value of header `name`, cut to [`MAX_HEADER_BYTES`].
+fn header_text(request: &InboundWebhook, name: &str) -> Option<String> {
+    request
+        .headers
+        .get(name)
+        .map(|v| bounded_text(v.as_bytes(), MAX_HEADER_BYTES).0)
+}
+
 /// The event row of a request whose body may be anything: the fields are read leniently and
 /// the payload is cut to `limit` bytes.
 pub(super) fn lenient(
@@ -22,10 +35,10 @@ pub(super) fn lenient(
         id,
         event_type: peek.event_type,
         source_ip: request.source_ip,
-        source_system: request.headers.get(SOURCE_HEADER).map(str::to_owned),
+        source_system: header_text(request, SOURCE_HEADER),
         raw_payload,
         payload_truncated,
-        signature: request.headers.get(SIGNATURE_HEADER).map(str::to_owned),
+        signature: header_text(request, SIGNATURE_HEADER),
         signature_valid: false,
         processing_status: EventStatus::Failed,
         rejection: None,
@@ -74,10 +87,10 @@ pub(super) fn validated(
         id,
         event_type: Some(webhook.event.clone()),
         source_ip: request.source_ip,
-        source_system: request.headers.get(SOURCE_HEADER).map(str::to_owned),
+        source_system: header_text(request, SOURCE_HEADER),
         raw_payload: String::from_utf8_lossy(&request.body).into_owned(),
         payload_truncated: false,
-        signature: request.headers.get(SIGNATURE_HEADER).map(str::to_owned),
+        signature: header_text(request, SIGNATURE_HEADER),
         signature_valid: true,
         processing_status: EventStatus::Queued,
         rejection: None,
@@ -138,6 +151,27 @@ mod tests {
         let (text, cut) = bounded_text("aéé".as_bytes(), 4);
         assert_eq!(text, "aé");
         assert!(cut);
+    }
+
+    #[test]
+    fn header_values_are_cut_for_the_event_log() {
+        // A refused request may carry header values as large as the server's header buffer.
+        let request = InboundWebhook {
+            headers: crate::ports::RequestHeaders::new()
+                .with(SOURCE_HEADER, "s".repeat(60_000))
+                .with(SIGNATURE_HEADER, format!("sha256={}", "ab".repeat(30_000))),
+            ..InboundWebhook::default()
+        };
+        let row = lenient(&request, WebhookEventId::new(), Timestamp::default(), 4096);
+        assert_eq!(row.source_system.map(|s| s.len()), Some(MAX_HEADER_BYTES));
+        assert_eq!(row.signature.map(|s| s.len()), Some(MAX_HEADER_BYTES));
+
+        let short = InboundWebhook {
+            headers: crate::ports::RequestHeaders::new().with(SOURCE_HEADER, "github"),
+            ..InboundWebhook::default()
+        };
+        let row = lenient(&short, WebhookEventId::new(), Timestamp::default(), 4096);
+        assert_eq!(row.source_system.as_deref(), Some("github"));
     }
 
     #[test]
