@@ -14,6 +14,7 @@
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -126,6 +127,7 @@ pub(crate) struct Limiters {
     pub(crate) login: Option<Keyed<IpAddr>>,
     max_keys: usize,
     cleanup_every: Duration,
+    warned_no_address: AtomicBool,
 }
 
 impl Limiters {
@@ -136,14 +138,31 @@ impl Limiters {
             login: limits.login_per_ip.map(Keyed::new),
             max_keys: limits.max_tracked_keys,
             cleanup_every: limits.cleanup_every,
+            warned_no_address: AtomicBool::new(false),
         }
     }
 
-    /// Checks the per-address limit; requests without a known address share one bucket.
+    /// Checks the per-address limit.
+    ///
+    /// Without a known address (the router was served without `ConnectInfo`), the limit is
+    /// skipped rather than putting every sender in one bucket; a warning says so once.
     pub(crate) fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
-        match &self.ip {
-            Some(limiter) => limiter.check(&ip_key(ip)),
-            None => Ok(()),
+        match (&self.ip, ip) {
+            (Some(limiter), Some(ip)) => limiter.check(&ip_key(ip)),
+            (Some(_), None) => {
+                self.warn_no_address();
+                Ok(())
+            }
+            (None, _) => Ok(()),
+        }
+    }
+
+    fn warn_no_address(&self) {
+        if !self.warned_no_address.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "no peer address on requests: serve the router with \
+                 into_make_service_with_connect_info::<SocketAddr>() for per-address limits"
+            );
         }
     }
 
@@ -155,11 +174,17 @@ impl Limiters {
         }
     }
 
-    /// Checks the login limit.
+    /// Checks the login limit (skipped without a known address, as for [`check_ip`]).
+    ///
+    /// [`check_ip`]: Self::check_ip
     pub(crate) fn check_login(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
-        match &self.login {
-            Some(limiter) => limiter.check(&ip_key(ip)),
-            None => Ok(()),
+        match (&self.login, ip) {
+            (Some(limiter), Some(ip)) => limiter.check(&ip_key(ip)),
+            (Some(_), None) => {
+                self.warn_no_address();
+                Ok(())
+            }
+            (None, _) => Ok(()),
         }
     }
 
@@ -188,11 +213,10 @@ impl Limiters {
 
 /// The bucket key of an address: IPv4 as is, IPv6 by its /64 (one subscriber's usual
 /// allocation), IPv4-mapped IPv6 as IPv4.
-fn ip_key(ip: Option<IpAddr>) -> IpAddr {
+fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
-        None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        Some(IpAddr::V4(v4)) => IpAddr::V4(v4),
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
                 let prefix = u128::from(v6) & !((1u128 << 64) - 1);
@@ -298,12 +322,10 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_share_a_bucket_per_64() {
-        assert_eq!(
-            ip_key(ip("2001:db8:1:2:aaaa::1")),
-            ip_key(ip("2001:db8:1:2:bbbb::2"))
-        );
-        assert_ne!(ip_key(ip("2001:db8:1:2::1")), ip_key(ip("2001:db8:1:3::1")));
-        assert_eq!(ip_key(ip("::ffff:192.0.2.1")), ip_key(ip("192.0.2.1")));
+        let key = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
     }
 
     #[test]
@@ -317,6 +339,9 @@ mod tests {
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
         assert!(limits.check_ip(ip("192.0.2.2")).is_ok());
         assert!(limits.check_repository("github.com/a/b").is_ok());
+        // Without an address there is no bucket to charge.
+        assert!(limits.check_ip(None).is_ok());
+        assert!(limits.check_ip(None).is_ok());
     }
 
     #[test]

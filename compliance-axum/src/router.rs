@@ -1,9 +1,11 @@
 //! The route table.
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::trace::TraceLayer;
 
 use crate::error::{method_not_allowed, ApiError};
 use crate::rest::{components, events, jobs, ops, session, system};
@@ -62,6 +64,10 @@ pub fn router(api: ComplianceApi) -> Router {
         .route("/metrics", get(system::metrics))
         .route_layer(middleware::from_fn(m::track))
         .layer(DefaultBodyLimit::max(json_limit))
+        // One span per request (method and path; never headers, which carry credentials).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            tracing::debug_span!("http", method = %request.method(), path = request.uri().path())
+        }))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
