@@ -186,6 +186,9 @@ impl FossaClient {
                 }
             }
             tracing::trace!(category = category.as_str(), page, received, "issues page");
+            // Limitation: the body has no total, so a short page is taken as the last one.
+            // That holds while FOSSA honours `count` up to 1000 as it documents; a server
+            // capping pages lower without saying so would end the list early.
             if received < page_len {
                 return Ok(issues);
             }
@@ -241,6 +244,8 @@ impl FossaClient {
                 set.add(dependency);
             }
             tracing::trace!(offset, received, "dependencies page");
+            // Limitation: as for issues, a short page ends the list; FOSSA documents clamping
+            // `limit` to 25..=100, and the client never asks for more than 100.
             if received < page_len {
                 let (items, unresolved) = set.into_parts();
                 return Ok(Dependencies { items, unresolved });
@@ -278,6 +283,10 @@ impl FossaClient {
                 })?,
         };
 
+        // Limitation: FOSSA's 202 on the issues call is the only "not ready" signal used;
+        // `latestBuildStatus: running` describes the latest revision, which may not be ours.
+        // Each of the four lists holds at most one raw page at a time, so a snapshot holds up
+        // to four pages (bounded by `max_page_bytes`) besides the mapped result.
         let (licensing, vulnerability, quality, dependencies) = tokio::try_join!(
             self.issues(project_locator, &revision, IssueCategory::Licensing),
             self.issues(project_locator, &revision, IssueCategory::Vulnerability),

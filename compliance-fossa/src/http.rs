@@ -200,19 +200,19 @@ impl Http {
 
         // Error and 202 bodies are small; a failure to read one only costs the detail.
         let body = read_body(&mut response, ERROR_BODY_LIMIT).await.ok();
-        let detail = body.as_deref().and_then(summarize_body);
+        if status == StatusCode::ACCEPTED {
+            let message = body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
+                .and_then(|b| b.message);
+            return Ok(Answer::Accepted {
+                message,
+                retry_after,
+            });
+        }
 
+        let detail = body.as_deref().and_then(summarize_body);
         Err(match status.as_u16() {
-            202 => {
-                let message = body
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
-                    .and_then(|b| b.message);
-                return Ok(Answer::Accepted {
-                    message,
-                    retry_after,
-                });
-            }
             401 | 403 => FossaError::Unauthorized {
                 endpoint,
                 status: status.as_u16(),
@@ -223,6 +223,8 @@ impl Http {
                 },
                 detail: detail.map(|d| self.redact(d)),
             },
+            // Limitation: a 404 is permanent, as the retry policy wants; a webhook that
+            // arrives before FOSSA has registered its revision fails instead of waiting.
             404 | 410 => FossaError::NotFound {
                 endpoint,
                 what: String::new(),

@@ -165,6 +165,8 @@ pub fn issue(category: IssueCategory, raw: RawIssue, project_locator: &str) -> I
         cvss: raw.cvss,
         direct,
         detected_at,
+        // Limitation: FOSSA publishes no link format for a single issue; `projects[].url`
+        // points at the project, so no issue link is made up.
         url: None,
     }
 }

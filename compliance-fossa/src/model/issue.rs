@@ -59,8 +59,6 @@ pub struct IssueSource {
     pub id: Option<String>,
     /// Package name.
     pub name: Option<String>,
-    /// Package URL.
-    pub url: Option<String>,
     /// Package version.
     pub version: Option<String>,
     /// Package manager.
@@ -82,17 +80,11 @@ pub struct IssueDepths {
 pub struct IssueProject {
     /// Project locator.
     pub id: Option<String>,
-    /// `active` or `ignored`.
-    pub status: Option<String>,
     /// Shallowest depth of the package in this project.
     pub depth: Option<u32>,
     /// When FOSSA first found the issue in this project.
     #[serde(default, deserialize_with = "lenient::opt_timestamp")]
     pub first_found_at: Option<Timestamp>,
-    /// The project's page in FOSSA.
-    pub url: Option<String>,
-    /// Revision: a full locator or a bare revision (FOSSA does not document which).
-    pub revision_id: Option<String>,
 }
 
 /// Decodes one page of `GET /api/v2/issues`.

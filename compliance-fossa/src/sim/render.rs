@@ -230,6 +230,7 @@ pub(crate) fn issues(projects: &BTreeMap<String, SimProject>, pairs: &[(String, 
     match param(pairs, "scope[type]") {
         None => return bad_request("\"scope[type]\" is required"),
         Some("project") => {}
+        // Limitation: `global` and `releaseGroup` scopes are not simulated.
         Some(_) => return bad_request("the simulator serves \"scope[type]=project\" only"),
     }
     let Some(project_id) = param(pairs, "scope[id]") else {

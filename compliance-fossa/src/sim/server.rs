@@ -48,6 +48,8 @@ enum Route {
 }
 
 impl Route {
+    // Limitation: only the endpoints the client calls are served; FOSSA's
+    // `/api/v2/issues/statuses`, v1 project and v2 dependency endpoints answer 404 here.
     fn parse(path: &str) -> Self {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segments.as_slice() {
