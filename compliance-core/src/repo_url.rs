@@ -299,7 +299,11 @@ fn normalize_host(host: &str) -> Result<String, RepoUrlError> {
     match parsed {
         Host::Domain(domain) => {
             let domain = domain.strip_suffix('.').unwrap_or(&domain);
-            if domain.contains('.') || domain == "localhost" {
+            // An empty label (`a..b`, `.a.b`, or `a.b..`, whose one trailing dot goes above)
+            // would make a key that does not parse back to itself.
+            if domain.split('.').any(str::is_empty) {
+                fail("host has an empty label")
+            } else if domain.contains('.') || domain == "localhost" {
                 Ok(domain.to_owned())
             } else {
                 fail("host is not a fully qualified domain name")
@@ -452,6 +456,28 @@ mod tests {
         assert_eq!(strip_git_suffix(".git"), "");
         assert_eq!(strip_git_suffix("git"), "git");
         assert_eq!(strip_git_suffix("répo.git"), "répo");
+    }
+
+    #[test]
+    fn hosts_with_an_empty_label_are_refused() {
+        // Found by fuzzing: `githu..` normalized to the key host `githu.`, which then did
+        // not parse back to itself.
+        for url in [
+            "githu..:11/acme/payment-service",
+            "https://github..com/acme/shop",
+            "https://.github.com/acme/shop",
+            "https://github.com../acme/shop",
+        ] {
+            assert_eq!(
+                RepoUrl::parse(url).map(|u| u.key().to_owned()),
+                Err(RepoUrlError {
+                    reason: "host has an empty label"
+                }),
+                "{url}"
+            );
+        }
+        let fqdn = RepoUrl::parse("https://github.com./acme/shop").unwrap();
+        assert_eq!(fqdn.key(), "github.com/acme/shop");
     }
 
     #[test]
