@@ -1,4 +1,5 @@
-//! Graceful shutdown: in-flight requests finish, new connections are refused.
+//! Graceful shutdown (in-flight requests finish, new connections are refused) and readiness,
+//! with a store that answers slowly.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -80,4 +81,30 @@ async fn in_flight_requests_finish_and_new_connections_are_refused() {
         .unwrap()
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn readiness_reports_a_store_that_does_not_answer_in_time() {
+    let store = Arc::new(InMemoryStore::new());
+    let mut stores = Stores::from_adapter(store.clone());
+    stores.components = Arc::new(SlowDirectory(store));
+    let h = Harness::with(Setup {
+        stores: Some(stores),
+        configure: Box::new(|b| b.readiness_timeout(Duration::from_millis(100))),
+        ..Setup::default()
+    })
+    .await;
+
+    let reply = h.send(get("/readyz", None)).await;
+
+    assert_eq!(reply.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"status": "unavailable", "store": "timeout", "queue": "ok"})
+    );
+    // Liveness does not depend on the store.
+    assert_eq!(
+        h.send(get("/healthz", None)).await.status,
+        axum::http::StatusCode::OK
+    );
 }

@@ -16,6 +16,8 @@ CREATE TABLE components (
     last_scan_at      timestamptz,
     last_revision     text,
     last_sync_job_id  uuid,
+    -- The scan result behind the current data: every ACTIVE issue was last seen by it.
+    last_scan_result_id uuid,
     created_at        timestamptz NOT NULL,
     -- Figures of the current data, written with it by `apply_snapshot` so that the component
     -- list and the compliance view read one row instead of counting thousands.
@@ -166,10 +168,11 @@ CREATE TABLE issues (
     status          text NOT NULL,
     first_seen_at   timestamptz NOT NULL,
     resolved_at     timestamptz,
+    -- The scan that last saw a RESOLVED issue. ACTIVE issues were seen by the component's
+    -- latest scan, so unchanged issues are not rewritten on every sync.
     scan_result_id  uuid NOT NULL,
     PRIMARY KEY (component_id, category, fossa_id)
 );
-CREATE INDEX issues_by_rank ON issues (component_id, severity_rank, category_rank, fossa_id);
 
 CREATE TABLE dependencies (
     component_id       uuid NOT NULL REFERENCES components (id) ON DELETE CASCADE,
@@ -180,9 +183,10 @@ CREATE TABLE dependencies (
     is_direct          boolean NOT NULL,
     depth              integer NOT NULL,
     licenses           jsonb NOT NULL,
-    license_expression text,
-    PRIMARY KEY (component_id, locator)
+    license_expression text
 );
+-- One index only: writing 20 000 dependencies is most of a large sync. Locators are unique per
+-- component because the store writes them de-duplicated.
 CREATE INDEX dependencies_by_name ON dependencies (component_id, name, locator);
 
 -- Bodies of notifier events too large for NOTIFY's payload limit; the NOTIFY carries the id.

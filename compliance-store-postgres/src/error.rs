@@ -89,6 +89,11 @@ impl From<PgStoreError> for StoreError {
     }
 }
 
+/// A row that does not decode: the data, not the connection, is wrong.
+pub(crate) fn corrupt(err: sqlx::Error) -> PgStoreError {
+    PgStoreError::Corrupt(err.to_string())
+}
+
 /// Whether a sqlx error comes from the server or the network being unavailable.
 fn is_transient(err: &sqlx::Error) -> bool {
     match err {

@@ -12,7 +12,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::ingest::{lock_key, lock_keys, Item};
+use crate::ingest::{begin_locked, lock_key, Item};
 use crate::rows::{self, micros, JOB_COLUMNS};
 use crate::PgStore;
 
@@ -157,16 +157,10 @@ impl SyncJobStore for PgStore {
     ) -> Result<StartOutcome, StoreError> {
         let now = micros(now);
         let alive_after = alive_after(now, lease);
-        let mut tx = self
-            .shared
-            .pool
-            .begin()
-            .await
-            .map_err(PgStoreError::sqlx("starting a sync job"))?;
-
+        // A job's component and branch never change, so they can be read before locking.
         let key = sqlx::query("SELECT component_id, branch FROM sync_jobs WHERE id = $1")
             .bind(id.as_uuid())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.shared.pool)
             .await
             .map_err(PgStoreError::sqlx("reading a sync job"))?;
         let Some(key) = key else {
@@ -181,15 +175,19 @@ impl SyncJobStore for PgStore {
         // Two workers starting two jobs of one component and branch must not both see the
         // other as idle: they take the same lock as coalescing does.
         let lock = lock_key(&self.shared.lock_namespace, component.into(), &branch);
-        lock_keys(&mut tx, vec![lock]).await?;
+        let mut tx = begin_locked(&self.shared.pool, vec![lock]).await?;
 
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM sync_jobs WHERE id = $1 FOR UPDATE"
         ))
         .bind(id.as_uuid())
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(PgStoreError::sqlx("locking a sync job"))?;
+        // Pruned between the two reads.
+        let Some(row) = row else {
+            return Err(StoreError::not_found(format!("sync job {id}")));
+        };
         let job = rows::job(&row)?;
         if job.status.is_final() {
             return Ok(StartOutcome::Finished(job));

@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+mod apply;
 mod coalesce;
 mod compliance;
 mod components;

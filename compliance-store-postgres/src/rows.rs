@@ -226,39 +226,54 @@ pub(crate) fn scan_result(row: &PgRow) -> Result<ScanResult, PgStoreError> {
 }
 
 /// The columns [`issue_record`] reads.
-pub(crate) const ISSUE_COLUMNS: &str = "component_id, category, fossa_id, issue_type, severity, \
-     title, package_name, package_version, package_locator, package_manager, license, cve, cvss, \
-     direct, detected_at, url, status, first_seen_at, resolved_at, scan_result_id";
+/// Reads `issues i` joined with `components c`: an active issue was last seen by the
+/// component's latest scan.
+pub(crate) const ISSUE_COLUMNS: &str = "i.component_id, i.category, i.fossa_id, i.issue_type, \
+     i.severity, i.title, i.package_name, i.package_version, i.package_locator, \
+     i.package_manager, i.license, i.cve, i.cvss, i.direct, i.detected_at, i.url, i.status, \
+     i.first_seen_at, i.resolved_at, \
+     CASE WHEN i.status = 'ACTIVE' THEN COALESCE(c.last_scan_result_id, i.scan_result_id) \
+       ELSE i.scan_result_id END AS scan_result_id";
 
 pub(crate) fn issue_record(row: &PgRow) -> Result<IssueRecord, PgStoreError> {
-    let category: String = get(row, "category")?;
-    let severity: String = get(row, "severity")?;
     let status: String = get(row, "status")?;
     Ok(IssueRecord {
         component_id: ComponentId::from_uuid(get(row, "component_id")?),
-        issue: Issue {
-            key: IssueKey {
-                category: parsed(&category, "issue category", IssueCategory::parse)?,
-                fossa_id: get(row, "fossa_id")?,
-            },
-            issue_type: get(row, "issue_type")?,
-            severity: Severity::parse(&severity),
-            title: get(row, "title")?,
-            package_name: get(row, "package_name")?,
-            package_version: get(row, "package_version")?,
-            package_locator: get(row, "package_locator")?,
-            package_manager: get(row, "package_manager")?,
-            license: get(row, "license")?,
-            cve: get(row, "cve")?,
-            cvss: get(row, "cvss")?,
-            direct: get(row, "direct")?,
-            detected_at: get(row, "detected_at")?,
-            url: get(row, "url")?,
-        },
+        issue: issue(row)?,
         status: parsed(&status, "issue status", IssueStatus::parse)?,
         first_seen_at: get(row, "first_seen_at")?,
         resolved_at: get(row, "resolved_at")?,
         scan_result_id: ScanResultId::from_uuid(get(row, "scan_result_id")?),
+    })
+}
+
+/// The columns [`issue`] reads, of `issues` alone.
+pub(crate) const ISSUE_FIELDS: &str = "category, fossa_id, issue_type, severity, title, \
+     package_name, package_version, package_locator, package_manager, license, cve, cvss, \
+     direct, detected_at, url";
+
+/// The issue as a scan source reported it.
+pub(crate) fn issue(row: &PgRow) -> Result<Issue, PgStoreError> {
+    let category: String = get(row, "category")?;
+    let severity: String = get(row, "severity")?;
+    Ok(Issue {
+        key: IssueKey {
+            category: parsed(&category, "issue category", IssueCategory::parse)?,
+            fossa_id: get(row, "fossa_id")?,
+        },
+        issue_type: get(row, "issue_type")?,
+        severity: Severity::parse(&severity),
+        title: get(row, "title")?,
+        package_name: get(row, "package_name")?,
+        package_version: get(row, "package_version")?,
+        package_locator: get(row, "package_locator")?,
+        package_manager: get(row, "package_manager")?,
+        license: get(row, "license")?,
+        cve: get(row, "cve")?,
+        cvss: get(row, "cvss")?,
+        direct: get(row, "direct")?,
+        detected_at: get(row, "detected_at")?,
+        url: get(row, "url")?,
     })
 }
 

@@ -24,7 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// and the notifier on the same pool. Clones share everything.
 ///
 /// Accepted webhooks are written by group commit: concurrent
-/// [`record_accepted`](WebhookEventLog::record_accepted) calls are gathered into one
+/// [`record_accepted`](compliance_core::ports::WebhookEventLog::record_accepted) calls are gathered into one
 /// transaction of set-based statements, and each caller is answered once the commit that
 /// holds its rows has returned (PostgreSQL's `synchronous_commit` decides how durable that
 /// is; the default survives a crash of the server).

@@ -160,9 +160,9 @@ CREATE TABLE issues (
     scan_result_id   BLOB NOT NULL REFERENCES scan_results (id),
     PRIMARY KEY (component_id, category, fossa_id)
 );
--- Issue list in its order (severity, then key); resolve-the-rest and new/resolved diffs.
+-- Issue list in its order (severity, then key). A component's issues are few enough that
+-- status filters (resolve-the-rest, the active set) scan them by the primary key's prefix.
 CREATE INDEX issues_by_severity ON issues (component_id, severity, category, fossa_id);
-CREATE INDEX issues_active ON issues (component_id, status);
 
 CREATE TABLE dependencies (
     component_id       BLOB NOT NULL REFERENCES components (id) ON DELETE CASCADE,
@@ -176,6 +176,8 @@ CREATE TABLE dependencies (
     -- JSON array of distinct, sorted license ids.
     licenses           TEXT NOT NULL,
     license_expression TEXT,
+    -- The scan result that last saw it (each apply upserts, then deletes the others).
+    scan_result_id     BLOB NOT NULL,
     -- Keyed in list order (name, then locator) so that the list and the replace-all delete
     -- walk one b-tree; locators are made distinct before they are written.
     PRIMARY KEY (component_id, name, locator)

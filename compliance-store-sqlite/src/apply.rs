@@ -64,6 +64,7 @@ pub(crate) async fn apply_snapshot(
             .or(apply.snapshot.project.last_analyzed_at),
     )?;
 
+    let t0 = std::time::Instant::now();
     let event_id = check_lease(conn, &apply).await?;
     let component =
         sqlx::query("SELECT last_scan_at, last_sync_job_id FROM components WHERE id = ?")
@@ -88,7 +89,9 @@ pub(crate) async fn apply_snapshot(
         .iter()
         .map(|issue| (&issue.key, issue))
         .collect();
-    let dependencies = distinct_dependencies(&apply.snapshot.dependencies);
+    let mut dependencies = distinct_dependencies(&apply.snapshot.dependencies);
+    // In key order, so that the inserts append to the b-tree instead of landing at random.
+    dependencies.sort_unstable_by(|a, b| (&a.name, &a.locator).cmp(&(&b.name, &b.locator)));
     let issue_rows = incoming
         .values()
         .map(|issue| {
@@ -109,7 +112,9 @@ pub(crate) async fn apply_snapshot(
         })
         .collect();
 
+    let t1 = t0.elapsed();
     let was_active = active_keys(conn, &apply).await?;
+    let t2 = t0.elapsed();
     let new_issues: Vec<IssueKey> = incoming
         .keys()
         .filter(|k| !was_active.contains(**k))
@@ -158,8 +163,12 @@ pub(crate) async fn apply_snapshot(
     .await
     .map_err(db)?;
 
+    let t3 = t0.elapsed();
     upsert_issues(conn, &apply, scan_id, synced_at, &issue_rows).await?;
-    replace_dependencies(conn, &apply, &dependency_rows).await?;
+    let t4 = t0.elapsed();
+    replace_dependencies(conn, &apply, scan_id, &dependency_rows).await?;
+    let t5 = t0.elapsed();
+    eprintln!("prep {t1:?} active {t2:?} scan {t3:?} issues {t4:?} deps {t5:?}");
     update_component(
         conn,
         &apply,
@@ -309,22 +318,24 @@ async fn upsert_issues(
 async fn replace_dependencies(
     conn: &mut SqliteConnection,
     apply: &SnapshotApply,
+    scan_id: uuid::Uuid,
     dependencies: &[DependencyRow<'_>],
 ) -> Result<(), StoreError> {
     let component = apply.component_id.as_uuid();
-    for table in ["dependencies", "component_licenses"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE component_id = ?"))
-            .bind(component)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
+    // Upsert in key order, then drop what the snapshot no longer has: an unchanged
+    // dependency is rewritten in place instead of deleted and inserted again.
     insert_rows(
         conn,
         "INSERT INTO dependencies (component_id, locator, name, name_folded, version, \
-         package_manager, is_direct, depth, licenses, license_expression) VALUES ",
-        "",
-        10,
+         package_manager, is_direct, depth, licenses, license_expression, scan_result_id) \
+         VALUES ",
+        "ON CONFLICT (component_id, name, locator) DO UPDATE SET \
+         name_folded = excluded.name_folded, version = excluded.version, \
+         package_manager = excluded.package_manager, is_direct = excluded.is_direct, \
+         depth = excluded.depth, licenses = excluded.licenses, \
+         license_expression = excluded.license_expression, \
+         scan_result_id = excluded.scan_result_id",
+        11,
         2048,
         dependencies,
         |q, row| {
@@ -339,10 +350,22 @@ async fn replace_dependencies(
                 .bind(i64::from(d.depth))
                 .bind(row.licenses.as_str())
                 .bind(d.license_expression.as_deref())
+                .bind(scan_id)
         },
     )
     .await
     .map_err(db)?;
+    sqlx::query("DELETE FROM dependencies WHERE component_id = ? AND scan_result_id <> ?")
+        .bind(component)
+        .bind(scan_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    sqlx::query("DELETE FROM component_licenses WHERE component_id = ?")
+        .bind(component)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
 
     let breakdown = license_breakdown(dependencies.iter().map(|row| row.dep));
     insert_rows(

@@ -52,6 +52,7 @@
 //! ```
 
 mod apply;
+mod checkpoint;
 mod compliance;
 mod components;
 mod config;

@@ -17,6 +17,7 @@ use tracing::info;
 use compliance_core::ports::Stores;
 use compliance_core::{Clock, StoreError, SystemClock, Timestamp};
 
+use crate::checkpoint::Checkpointer;
 use crate::config::{Durability, Location, SqliteConfig};
 use crate::error::store_error;
 use crate::queue::SqliteQueue;
@@ -39,6 +40,8 @@ pub struct SqliteStore {
 
 pub(crate) struct Inner {
     pub(crate) writer: Writer,
+    /// Checkpoints the WAL of a database file (none in memory).
+    checkpointer: Option<Checkpointer>,
     pub(crate) readers: SqlitePool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: SqliteConfig,
@@ -86,7 +89,8 @@ impl SqliteStore {
         config: SqliteConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let (writer_options, reader_options) = connect_options(&config);
+        let options = connect_options(&config);
+        let (writer_options, reader_options) = (options.writer, options.reader);
 
         let mut conn = SqliteConnection::connect_with(&writer_options)
             .await
@@ -103,6 +107,7 @@ impl SqliteStore {
 
         let work = Arc::new(Notify::new());
         let writer = Writer::start(conn, writer_options, config.max_batch, Arc::clone(&work));
+        let checkpointer = options.checkpointer.map(Checkpointer::start);
         info!(
             location = ?config.location,
             durability = ?config.durability,
@@ -112,6 +117,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
+                checkpointer,
                 readers,
                 clock,
                 config,
@@ -166,6 +172,11 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.inner.writer.close().await;
         self.inner.readers.close().await;
+        // Last, so that the connection closing last is one that may checkpoint the WAL
+        // away.
+        if let Some(checkpointer) = &self.inner.checkpointer {
+            checkpointer.close().await;
+        }
     }
 
     pub(crate) fn now(&self) -> Timestamp {
@@ -231,38 +242,60 @@ fn before(now: Timestamp, keep: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MIN_UTC)
 }
 
-/// Options of the writer connection and of the read pool.
-fn connect_options(config: &SqliteConfig) -> (SqliteConnectOptions, SqliteConnectOptions) {
+/// Connection options of each role.
+struct Options {
+    writer: SqliteConnectOptions,
+    reader: SqliteConnectOptions,
+    /// `None` in memory, where there is no WAL.
+    checkpointer: Option<SqliteConnectOptions>,
+}
+
+fn connect_options(config: &SqliteConfig) -> Options {
     let base = SqliteConnectOptions::new()
         .foreign_keys(true)
         .busy_timeout(config.busy_timeout)
         .pragma("temp_store", "memory");
-    let base = match &config.location {
-        Location::File(path) => base
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match config.durability {
-                Durability::Normal => SqliteSynchronous::Normal,
-                Durability::Full => SqliteSynchronous::Full,
-            })
-            // Keep a checkpointed WAL from staying at its high-water mark forever.
-            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string()),
-        Location::Memory => base
-            .filename(format!("file:compliance-{}", uuid::Uuid::new_v4().simple()))
-            .in_memory(true)
-            .shared_cache(true),
+    let (base, checkpoints) = match &config.location {
+        Location::File(path) => (
+            base.filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(match config.durability {
+                    Durability::Normal => SqliteSynchronous::Normal,
+                    Durability::Full => SqliteSynchronous::Full,
+                })
+                // Keep a checkpointed WAL from staying at its high-water mark forever.
+                .pragma("journal_size_limit", (64 * 1024 * 1024).to_string()),
+            true,
+        ),
+        Location::Memory => (
+            base.filename(format!("file:compliance-{}", uuid::Uuid::new_v4().simple()))
+                .in_memory(true)
+                .shared_cache(true),
+            false,
+        ),
     };
     let writer = base
         .clone()
         .statement_cache_capacity(512)
         .pragma("cache_size", "-32000")
         .optimize_on_close(true, None);
+    // The checkpoint task does the writer's checkpoints (see `checkpoint`).
+    let writer = if checkpoints {
+        writer.pragma("wal_autocheckpoint", "0")
+    } else {
+        writer
+    };
+    let checkpointer = checkpoints.then(|| base.clone().pragma("cache_size", "-2000"));
     let reader = base
         .statement_cache_capacity(256)
         .pragma("cache_size", "-16000")
         .pragma("query_only", "ON");
-    (writer, reader)
+    Options {
+        writer,
+        reader,
+        checkpointer,
+    }
 }
 
 /// Applies the embedded migrations, refusing a database that has migrations this build does

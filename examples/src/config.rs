@@ -55,6 +55,15 @@ pub struct Config {
     #[arg(long, env = "COMPLIANCE_QUEUE", default_value = "store")]
     pub queue: String,
 
+    /// Prefix of every Redis key and channel (queue and notifier), so that several
+    /// deployments can share one Redis.
+    #[arg(
+        long,
+        env = "COMPLIANCE_REDIS_KEY_PREFIX",
+        default_value = "compliance:"
+    )]
+    pub redis_key_prefix: String,
+
     /// Event fan-out between instances: `local` (one process, default), `postgres` (the
     /// database's LISTEN/NOTIFY) or `redis://…`.
     #[arg(long, env = "COMPLIANCE_NOTIFIER", default_value = "local")]

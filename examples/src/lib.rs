@@ -269,7 +269,7 @@ async fn open_storage(config: &Config) -> Result<Storage, AppError> {
     let queue = match config.queue.as_str() {
         "store" => queue,
         other if other.starts_with("redis://") || other.starts_with("rediss://") => {
-            redis_queue(other)?
+            redis_queue(other, &config.redis_key_prefix)?
         }
         other => {
             return Err(AppError::Config(format!(
@@ -285,7 +285,7 @@ async fn open_storage(config: &Config) -> Result<Storage, AppError> {
             AppError::Config("--notifier postgres needs a postgres:// database".into())
         })?,
         other if other.starts_with("redis://") || other.starts_with("rediss://") => {
-            redis_notifier(other)?
+            redis_notifier(other, &config.redis_key_prefix)?
         }
         other => {
             return Err(AppError::Config(format!(
@@ -358,28 +358,36 @@ async fn open_postgres(_url: &str) -> Result<Opened, AppError> {
 }
 
 #[cfg(feature = "redis")]
-fn redis_queue(url: &str) -> Result<Arc<dyn JobQueue>, AppError> {
-    compliance_queue_redis::RedisQueue::from_url(url)
-        .map(|q| Arc::new(q) as Arc<dyn JobQueue>)
+fn redis_options(
+    url: &str,
+    prefix: &str,
+) -> Result<compliance_queue_redis::RedisOptions, AppError> {
+    compliance_queue_redis::RedisOptions::from_url(url)
+        .map(|o| o.key_prefix(prefix))
         .map_err(|e| AppError::Config(e.to_string()))
 }
 
 #[cfg(feature = "redis")]
-fn redis_notifier(url: &str) -> Result<Arc<dyn Notifier>, AppError> {
-    compliance_queue_redis::RedisNotifier::from_url(url)
-        .map(|n| Arc::new(n) as Arc<dyn Notifier>)
-        .map_err(|e| AppError::Config(e.to_string()))
+fn redis_queue(url: &str, prefix: &str) -> Result<Arc<dyn JobQueue>, AppError> {
+    let queue = compliance_queue_redis::RedisQueue::new(redis_options(url, prefix)?);
+    Ok(Arc::new(queue))
+}
+
+#[cfg(feature = "redis")]
+fn redis_notifier(url: &str, prefix: &str) -> Result<Arc<dyn Notifier>, AppError> {
+    let notifier = compliance_queue_redis::RedisNotifier::new(redis_options(url, prefix)?);
+    Ok(Arc::new(notifier))
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_queue(_url: &str) -> Result<Arc<dyn JobQueue>, AppError> {
+fn redis_queue(_url: &str, _prefix: &str) -> Result<Arc<dyn JobQueue>, AppError> {
     Err(AppError::Config(
         "this binary was built without the redis feature (cargo build --features redis)".into(),
     ))
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_notifier(_url: &str) -> Result<Arc<dyn Notifier>, AppError> {
+fn redis_notifier(_url: &str, _prefix: &str) -> Result<Arc<dyn Notifier>, AppError> {
     Err(AppError::Config(
         "this binary was built without the redis feature (cargo build --features redis)".into(),
     ))

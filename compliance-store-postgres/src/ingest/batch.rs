@@ -1,16 +1,20 @@
-//! One group-commit transaction: the reads coalescing needs, then set-based writes.
+//! One group-commit transaction in four round trips: begin and lock, read what coalescing
+//! needs, write everything with one statement of data-modifying CTEs, commit.
+//!
+//! Few round trips matter more than anything else here: each one waits for the server to be
+//! scheduled, and on a busy two-core machine that wait, not the work, sets the pace.
 
 use std::collections::{HashMap, HashSet};
 
-use compliance_core::domain::{EventStatus, JobStatus, RejectionKind, WebhookEvent};
+use compliance_core::domain::{EventStatus, JobStatus, RejectionKind, SyncJob, WebhookEvent};
 use compliance_core::ports::{AcceptRecord, CreatedJob, PriorDelivery, QueuePlacement};
 use compliance_core::{ComponentId, StoreError, SyncJobId, Timestamp, WebhookEventId};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{lock_key, lock_keys, Context, Item, Written};
+use super::{begin_locked, lock_key, Context, Item, Written};
 use crate::coalesce::{self, ComponentData, PendingJob};
-use crate::error::PgStoreError;
+use crate::error::{corrupt, PgStoreError};
 use crate::rows::{self, micros};
 
 /// What happens to each item of a batch before anything is written.
@@ -27,47 +31,41 @@ pub(super) async fn write_once(context: &Context, items: &[Item]) -> Result<Writ
     let now = micros(context.clock.now());
     let mut fates: Vec<Fate> = items.iter().map(check_link).collect();
 
-    let mut tx = context
-        .pool
-        .begin()
-        .await
-        .map_err(PgStoreError::sqlx("starting an ingest transaction"))?;
-
     let keys = items
         .iter()
         .map(|i| lock_key(&context.lock_namespace, i.job.component_id, &i.job.branch))
         .collect();
-    lock_keys(&mut tx, keys).await?;
+    let mut tx = begin_locked(&context.pool, keys).await?;
 
-    let components = read_components(&mut tx, items).await?;
-    for (fate, item) in fates.iter_mut().zip(items) {
-        if matches!(fate, Fate::Write) && !components.contains_key(&item.job.component_id) {
-            *fate = Fate::Failed(StoreError::not_found(format!(
-                "component {}",
-                item.job.component_id
-            )));
-        }
-    }
-    mark_duplicates(&mut tx, items, &mut fates).await?;
+    let state = read_state(&mut tx, items).await?;
+    decide_fates(items, &mut fates, &state);
 
     let writing: Vec<usize> = (0..items.len())
         .filter(|&i| matches!(fates.get(i), Some(Fate::Write)))
         .collect();
     let mut created: HashMap<usize, CreatedJob> = HashMap::new();
+    let mut wake_workers = false;
     if !writing.is_empty() {
-        let pending = read_pending(&mut tx, items, &writing).await?;
+        let pending: Vec<PendingJob> = state
+            .pending
+            .into_iter()
+            .filter(|p| {
+                writing.iter().filter_map(|&i| items.get(i)).any(|item| {
+                    item.job.component_id == p.component_id && item.job.branch == p.branch
+                })
+            })
+            .collect();
         let new_jobs = writing
             .iter()
             .filter_map(|&i| items.get(i).map(|item| item.job.clone()))
             .collect();
-        let plan = coalesce::plan(new_jobs, &components, pending, now);
+        let plan = coalesce::plan(new_jobs, &state.components, pending, now);
 
         let events: Vec<WebhookEvent> = writing
             .iter()
             .zip(&plan.jobs)
             .filter_map(|(&i, job)| {
-                let item = items.get(i)?;
-                let mut event = item.event.clone()?;
+                let mut event = items.get(i)?.event.clone()?;
                 event.component_id = Some(job.component_id);
                 event.sync_job_id = Some(job.id);
                 if job.status == JobStatus::Superseded {
@@ -77,15 +75,6 @@ pub(super) async fn write_once(context: &Context, items: &[Item]) -> Result<Writ
                 Some(event)
             })
             .collect();
-        if insert_events(&mut tx, &events).await? < events.len() {
-            tx.rollback()
-                .await
-                .map_err(PgStoreError::sqlx("rolling back a raced batch"))?;
-            return Ok(Written::Raced);
-        }
-        insert_jobs(&mut tx, &plan.jobs).await?;
-        supersede_stored(&mut tx, &plan.supersede_stored, now).await?;
-
         let enqueue: Vec<Uuid> = writing
             .iter()
             .zip(&plan.jobs)
@@ -97,22 +86,39 @@ pub(super) async fn write_once(context: &Context, items: &[Item]) -> Result<Writ
             })
             .map(|(_, job)| job.id.as_uuid())
             .collect();
-        write_queue_entries(context, &mut tx, enqueue, &plan.supersede_stored).await?;
+        let queued_new = plan
+            .jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Queued)
+            .count();
+        wake_workers = !enqueue.is_empty();
 
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sync_jobs WHERE status IN ('QUEUED', 'RUNNING')",
+        let written = write_all(
+            &mut tx,
+            &events,
+            &plan.jobs,
+            &plan.supersede_stored,
+            enqueue,
+            now,
         )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(PgStoreError::sqlx("counting active jobs"))?;
-
+        .await?;
+        if written.events < events.len() {
+            tx.rollback()
+                .await
+                .map_err(PgStoreError::sqlx("rolling back a raced batch"))?;
+            return Ok(Written::Raced);
+        }
+        // The count was taken before this batch's own writes.
+        let active = rows::count64(written.active_before)
+            .saturating_add(queued_new as u64)
+            .saturating_sub(written.superseded);
         for ((&i, job), superseded) in writing.iter().zip(plan.jobs).zip(plan.superseded) {
             created.insert(
                 i,
                 CreatedJob {
                     job,
                     superseded,
-                    jobs_ahead: rows::count64(active),
+                    jobs_ahead: active,
                 },
             );
         }
@@ -121,9 +127,10 @@ pub(super) async fn write_once(context: &Context, items: &[Item]) -> Result<Writ
     tx.commit()
         .await
         .map_err(PgStoreError::sqlx("committing accepted webhooks"))?;
-
-    let results = answers(items, fates, created);
-    Ok(Written::Done(results))
+    if wake_workers {
+        wake(context);
+    }
+    Ok(Written::Done(answers(items, fates, created)))
 }
 
 /// The answer of every item once the batch has committed.
@@ -183,194 +190,266 @@ fn check_link(item: &Item) -> Fate {
     }
 }
 
-async fn read_components(
+/// What the database holds that the batch depends on.
+struct State {
+    components: HashMap<ComponentId, ComponentData>,
+    /// Accepted deliveries with the batch's keys.
+    prior: HashMap<String, PriorDelivery>,
+    /// `QUEUED` jobs of the batch's components and branches (locked), oldest first.
+    pending: Vec<PendingJob>,
+}
+
+/// Reads components, earlier deliveries and pending jobs in one statement; the pending jobs
+/// are locked until the transaction ends.
+async fn read_state(
     tx: &mut Transaction<'_, Postgres>,
     items: &[Item],
-) -> Result<HashMap<ComponentId, ComponentData>, PgStoreError> {
-    let ids: Vec<Uuid> = items
+) -> Result<State, PgStoreError> {
+    let components: Vec<Uuid> = items
         .iter()
         .map(|i| i.job.component_id.as_uuid())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let found =
-        sqlx::query("SELECT id, last_scan_at, last_sync_job_id FROM components WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(PgStoreError::sqlx("reading components for coalescing"))?;
-    found
+    let keys: Vec<&str> = items
         .iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id").map_err(corrupt)?;
-            let last_sync: Option<Uuid> = row.try_get("last_sync_job_id").map_err(corrupt)?;
-            Ok((
-                ComponentId::from_uuid(id),
-                ComponentData {
-                    last_scan_at: row.try_get("last_scan_at").map_err(corrupt)?,
-                    last_sync_job_id: last_sync.map(SyncJobId::from_uuid),
-                },
-            ))
-        })
-        .collect()
-}
-
-fn corrupt(err: sqlx::Error) -> PgStoreError {
-    PgStoreError::Corrupt(err.to_string())
-}
-
-/// Finds deliveries accepted before (in the database) or earlier in the batch.
-async fn mark_duplicates(
-    tx: &mut Transaction<'_, Postgres>,
-    items: &[Item],
-    fates: &mut [Fate],
-) -> Result<(), PgStoreError> {
-    let item_keys: Vec<Option<String>> = items
-        .iter()
-        .zip(fates.iter())
-        .map(|(item, fate)| match fate {
-            Fate::Write => item.event.as_ref()?.delivery_key.clone(),
-            _ => None,
-        })
+        .filter_map(|i| i.event.as_ref()?.delivery_key.as_deref())
         .collect();
-    let keys: Vec<&str> = item_keys.iter().flatten().map(String::as_str).collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let found = sqlx::query(
-        "SELECT delivery_key, id, sync_job_id, component_id, received_at FROM webhook_events \
-         WHERE accepted AND delivery_key = ANY($1)",
-    )
-    .bind(&keys)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(PgStoreError::sqlx("looking up earlier deliveries"))?;
-
-    let mut prior: HashMap<String, PriorDelivery> = HashMap::new();
-    for row in &found {
-        let key: String = row.try_get("delivery_key").map_err(corrupt)?;
-        let job: Option<Uuid> = row.try_get("sync_job_id").map_err(corrupt)?;
-        let component: Option<Uuid> = row.try_get("component_id").map_err(corrupt)?;
-        if let (Some(job), Some(component)) = (job, component) {
-            let event: Uuid = row.try_get("id").map_err(corrupt)?;
-            prior.insert(
-                key,
-                PriorDelivery {
-                    event_id: WebhookEventId::from_uuid(event),
-                    sync_job_id: SyncJobId::from_uuid(job),
-                    component_id: ComponentId::from_uuid(component),
-                    received_at: row.try_get("received_at").map_err(corrupt)?,
-                },
-            );
-        }
-    }
-
-    let mut first_in_batch: HashMap<String, usize> = HashMap::new();
-    for (i, key) in item_keys.into_iter().enumerate() {
-        let Some(key) = key else {
-            continue;
-        };
-        let fate = if let Some(p) = prior.get(&key) {
-            Fate::Duplicate(p.clone())
-        } else if let Some(&first) = first_in_batch.get(&key) {
-            Fate::DuplicateOf(first)
-        } else {
-            first_in_batch.insert(key, i);
-            continue;
-        };
-        if let Some(slot) = fates.get_mut(i) {
-            *slot = fate;
-        }
-    }
-    Ok(())
-}
-
-/// The `QUEUED` jobs of every component and branch being written, locked, oldest first.
-async fn read_pending(
-    tx: &mut Transaction<'_, Postgres>,
-    items: &[Item],
-    writing: &[usize],
-) -> Result<Vec<PendingJob>, PgStoreError> {
-    let pairs: HashSet<(Uuid, &str)> = writing
+    let pairs: HashSet<(Uuid, &str)> = items
         .iter()
-        .filter_map(|&i| items.get(i))
         .map(|i| (i.job.component_id.as_uuid(), i.job.branch.as_str()))
         .collect();
-    let (components, branches): (Vec<Uuid>, Vec<&str>) = pairs.into_iter().unzip();
+    let (pair_components, pair_branches): (Vec<Uuid>, Vec<&str>) = pairs.into_iter().unzip();
+
+    // One row shape for three kinds of row: (kind, id, a, b, t1, t2, s).
     let found = sqlx::query(
-        "SELECT j.id, j.component_id, j.branch, j.scan_completed_at FROM sync_jobs j \
-         JOIN unnest($1::uuid[], $2::text[]) AS k(component_id, branch) \
-           ON j.component_id = k.component_id AND j.branch = k.branch \
-         WHERE j.status = 'QUEUED' ORDER BY j.queued_at, j.id FOR UPDATE OF j",
+        "WITH pending AS ( \
+           SELECT j.id, j.component_id, j.branch, j.scan_completed_at, j.queued_at \
+           FROM sync_jobs j JOIN unnest($3::uuid[], $4::text[]) AS k(component_id, branch) \
+             ON j.component_id = k.component_id AND j.branch = k.branch \
+           WHERE j.status = 'QUEUED' FOR UPDATE OF j) \
+         SELECT 'c' AS kind, id, last_sync_job_id AS a, NULL::uuid AS b, \
+           last_scan_at AS t1, NULL::timestamptz AS t2, NULL::text AS s \
+         FROM components WHERE id = ANY($1) \
+         UNION ALL \
+         SELECT 'd', id, sync_job_id, component_id, received_at, NULL, delivery_key \
+         FROM webhook_events WHERE accepted AND delivery_key = ANY($2) \
+         UNION ALL \
+         SELECT 'p', id, component_id, NULL, scan_completed_at, queued_at, branch FROM pending",
     )
     .bind(components)
-    .bind(branches)
+    .bind(keys)
+    .bind(pair_components)
+    .bind(pair_branches)
     .fetch_all(&mut **tx)
     .await
-    .map_err(PgStoreError::sqlx("reading pending jobs"))?;
-    found
-        .iter()
-        .map(|row| {
-            Ok(PendingJob {
-                id: SyncJobId::from_uuid(row.try_get("id").map_err(corrupt)?),
-                component_id: ComponentId::from_uuid(row.try_get("component_id").map_err(corrupt)?),
-                branch: row.try_get("branch").map_err(corrupt)?,
-                scan_completed_at: row.try_get("scan_completed_at").map_err(corrupt)?,
-            })
-        })
-        .collect()
+    .map_err(PgStoreError::sqlx("reading what coalescing needs"))?;
+
+    let mut state = State {
+        components: HashMap::new(),
+        prior: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let mut pending: Vec<(Timestamp, PendingJob)> = Vec::new();
+    for row in &found {
+        let kind: String = row.try_get("kind").map_err(corrupt)?;
+        let id: Uuid = row.try_get("id").map_err(corrupt)?;
+        let a: Option<Uuid> = row.try_get("a").map_err(corrupt)?;
+        let b: Option<Uuid> = row.try_get("b").map_err(corrupt)?;
+        let t1: Option<Timestamp> = row.try_get("t1").map_err(corrupt)?;
+        let t2: Option<Timestamp> = row.try_get("t2").map_err(corrupt)?;
+        let s: Option<String> = row.try_get("s").map_err(corrupt)?;
+        match (kind.as_str(), a, b, t1, t2, s) {
+            ("c", last_sync, _, last_scan_at, _, _) => {
+                state.components.insert(
+                    ComponentId::from_uuid(id),
+                    ComponentData {
+                        last_scan_at,
+                        last_sync_job_id: last_sync.map(SyncJobId::from_uuid),
+                    },
+                );
+            }
+            ("d", Some(job), Some(component), Some(received_at), _, Some(key)) => {
+                state.prior.insert(
+                    key,
+                    PriorDelivery {
+                        event_id: WebhookEventId::from_uuid(id),
+                        sync_job_id: SyncJobId::from_uuid(job),
+                        component_id: ComponentId::from_uuid(component),
+                        received_at,
+                    },
+                );
+            }
+            ("p", Some(component), _, scan, Some(queued_at), Some(branch)) => pending.push((
+                queued_at,
+                PendingJob {
+                    id: SyncJobId::from_uuid(id),
+                    component_id: ComponentId::from_uuid(component),
+                    branch,
+                    scan_completed_at: scan,
+                },
+            )),
+            (kind, ..) => {
+                return Err(PgStoreError::Corrupt(format!(
+                    "unexpected {kind:?} row {id}"
+                )))
+            }
+        }
+    }
+    pending.sort_by(|(a, x), (b, y)| a.cmp(b).then(x.id.cmp(&y.id)));
+    state.pending = pending.into_iter().map(|(_, p)| p).collect();
+    Ok(state)
 }
 
-/// Inserts accepted events; returns how many were inserted (fewer when another transaction
-/// holds one of the delivery keys).
-async fn insert_events(
+/// Items for unknown components fail; deliveries accepted before, or earlier in the batch,
+/// are duplicates. Only items still to be written take part in either check, so that a
+/// failed item does not make a later copy of its delivery a duplicate of nothing.
+fn decide_fates(items: &[Item], fates: &mut [Fate], state: &State) {
+    let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+    for (i, (item, fate)) in items.iter().zip(fates.iter_mut()).enumerate() {
+        if !matches!(fate, Fate::Write) {
+            continue;
+        }
+        if !state.components.contains_key(&item.job.component_id) {
+            *fate = Fate::Failed(StoreError::not_found(format!(
+                "component {}",
+                item.job.component_id
+            )));
+            continue;
+        }
+        let Some(key) = item.event.as_ref().and_then(|e| e.delivery_key.as_deref()) else {
+            continue;
+        };
+        if let Some(prior) = state.prior.get(key) {
+            *fate = Fate::Duplicate(prior.clone());
+        } else if let Some(&first) = first_in_batch.get(key) {
+            *fate = Fate::DuplicateOf(first);
+        } else {
+            first_in_batch.insert(key, i);
+        }
+    }
+}
+
+/// What [`write_all`] did.
+struct WriteCounts {
+    /// Events inserted (fewer than given when another transaction took a delivery key).
+    events: usize,
+    /// Stored jobs superseded.
+    superseded: u64,
+    /// Queued and running jobs before this statement.
+    active_before: i64,
+}
+
+/// Writes events, jobs, superseded jobs and their events, and queue entries, in one statement.
+async fn write_all(
     tx: &mut Transaction<'_, Postgres>,
     events: &[WebhookEvent],
-) -> Result<usize, PgStoreError> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let c = EventColumns::from(events);
-    let inserted = sqlx::query(
-        "INSERT INTO webhook_events (id, event_type, source_ip, source_system, raw_payload, \
-           payload_truncated, signature, signature_valid, processing_status, rejection, \
-           http_status, component_id, sync_job_id, repository_url, revision, branch, \
-           pipeline_id, pipeline_url, actor, delivery_key, received_at, processed_at, \
-           error_message, accepted) \
-         SELECT *, true FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-           $6::bool[], $7::text[], $8::bool[], $9::text[], $10::text[], $11::int2[], \
-           $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[], $17::text[], \
-           $18::text[], $19::text[], $20::text[], $21::timestamptz[], $22::timestamptz[], \
-           $23::text[]) \
-         ON CONFLICT (delivery_key) WHERE accepted AND delivery_key IS NOT NULL DO NOTHING",
+    jobs: &[SyncJob],
+    supersede: &[(SyncJobId, SyncJobId)],
+    enqueue: Vec<Uuid>,
+    now: Timestamp,
+) -> Result<WriteCounts, PgStoreError> {
+    let e = EventColumns::from(events);
+    let j = JobColumns::from(jobs);
+    let (superseded, covered_by): (Vec<Uuid>, Vec<Uuid>) = supersede
+        .iter()
+        .map(|(id, by)| (id.as_uuid(), by.as_uuid()))
+        .unzip();
+    // The CTEs touch disjoint rows: new events and jobs, stored pending jobs and their
+    // events, queue entries of both.
+    let row = sqlx::query(
+        "WITH ev AS ( \
+           INSERT INTO webhook_events (id, event_type, source_ip, source_system, raw_payload, \
+             payload_truncated, signature, signature_valid, processing_status, rejection, \
+             http_status, component_id, sync_job_id, repository_url, revision, branch, \
+             pipeline_id, pipeline_url, actor, delivery_key, received_at, processed_at, \
+             error_message, accepted) \
+           SELECT *, true FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::bool[], $7::text[], $8::bool[], $9::text[], $10::text[], \
+             $11::int2[], $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[], \
+             $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[], \
+             $22::timestamptz[], $23::text[]) \
+           ON CONFLICT (delivery_key) WHERE accepted AND delivery_key IS NOT NULL DO NOTHING \
+           RETURNING 1), \
+         jb AS ( \
+           INSERT INTO sync_jobs (id, component_id, trigger, webhook_event_id, status, \
+             revision, branch, scan_completed_at, queued_at, completed_at, superseded_by) \
+           SELECT * FROM unnest($24::uuid[], $25::uuid[], $26::text[], $27::uuid[], \
+             $28::text[], $29::text[], $30::text[], $31::timestamptz[], $32::timestamptz[], \
+             $33::timestamptz[], $34::uuid[]) \
+           RETURNING 1), \
+         sup AS ( \
+           UPDATE sync_jobs j SET status = 'SUPERSEDED', superseded_by = s.by, \
+             completed_at = $37, next_attempt_at = NULL \
+           FROM unnest($35::uuid[], $36::uuid[]) AS s(id, by) \
+           WHERE j.id = s.id AND j.status = 'QUEUED' \
+           RETURNING j.id, j.webhook_event_id), \
+         settled AS ( \
+           UPDATE webhook_events e SET processing_status = 'PROCESSED', processed_at = $37 \
+           FROM sup WHERE e.id = sup.webhook_event_id RETURNING 1), \
+         unqueued AS ( \
+           DELETE FROM queue_entries q USING sup \
+           WHERE q.job_id = sup.id AND (q.lease_token IS NULL OR q.visible_at <= now()) \
+           RETURNING 1), \
+         queued AS ( \
+           INSERT INTO queue_entries (job_id, visible_at, enqueued_at) \
+           SELECT q, now(), now() FROM unnest($38::uuid[]) AS q \
+           ON CONFLICT (job_id) DO NOTHING RETURNING 1) \
+         SELECT (SELECT count(*) FROM ev) AS events, (SELECT count(*) FROM sup) AS superseded, \
+           (SELECT count(*) FROM jb) + (SELECT count(*) FROM settled) \
+             + (SELECT count(*) FROM unqueued) + (SELECT count(*) FROM queued) AS others, \
+           (SELECT count(*) FROM sync_jobs WHERE status IN ('QUEUED', 'RUNNING')) \
+             AS active_before",
     )
-    .bind(c.id)
-    .bind(c.event_type)
-    .bind(c.source_ip)
-    .bind(c.source_system)
-    .bind(c.raw_payload)
-    .bind(c.payload_truncated)
-    .bind(c.signature)
-    .bind(c.signature_valid)
-    .bind(c.processing_status)
-    .bind(c.rejection)
-    .bind(c.http_status)
-    .bind(c.component_id)
-    .bind(c.sync_job_id)
-    .bind(c.repository_url)
-    .bind(c.revision)
-    .bind(c.branch)
-    .bind(c.pipeline_id)
-    .bind(c.pipeline_url)
-    .bind(c.actor)
-    .bind(c.delivery_key)
-    .bind(c.received_at)
-    .bind(c.processed_at)
-    .bind(c.error_message)
-    .execute(&mut **tx)
+    .bind(e.id)
+    .bind(e.event_type)
+    .bind(e.source_ip)
+    .bind(e.source_system)
+    .bind(e.raw_payload)
+    .bind(e.payload_truncated)
+    .bind(e.signature)
+    .bind(e.signature_valid)
+    .bind(e.processing_status)
+    .bind(e.rejection)
+    .bind(e.http_status)
+    .bind(e.component_id)
+    .bind(e.sync_job_id)
+    .bind(e.repository_url)
+    .bind(e.revision)
+    .bind(e.branch)
+    .bind(e.pipeline_id)
+    .bind(e.pipeline_url)
+    .bind(e.actor)
+    .bind(e.delivery_key)
+    .bind(e.received_at)
+    .bind(e.processed_at)
+    .bind(e.error_message)
+    .bind(j.id)
+    .bind(j.component)
+    .bind(j.trigger)
+    .bind(j.event)
+    .bind(j.status)
+    .bind(j.revision)
+    .bind(j.branch)
+    .bind(j.scan)
+    .bind(j.queued)
+    .bind(j.completed)
+    .bind(j.superseded_by)
+    .bind(superseded)
+    .bind(covered_by)
+    .bind(now)
+    .bind(enqueue)
+    .fetch_one(&mut **tx)
     .await
-    .map_err(PgStoreError::sqlx("inserting accepted webhook events"))?;
-    Ok(usize::try_from(inserted.rows_affected()).unwrap_or(usize::MAX))
+    .map_err(PgStoreError::sqlx("writing accepted webhooks"))?;
+
+    let events: i64 = row.try_get("events").map_err(corrupt)?;
+    let superseded: i64 = row.try_get("superseded").map_err(corrupt)?;
+    Ok(WriteCounts {
+        events: usize::try_from(events).unwrap_or(0),
+        superseded: rows::count64(superseded),
+        active_before: row.try_get("active_before").map_err(corrupt)?,
+    })
 }
 
 /// Events as column arrays, for `unnest`.
@@ -434,124 +513,57 @@ impl From<&[WebhookEvent]> for EventColumns {
     }
 }
 
-async fn insert_jobs(
-    tx: &mut Transaction<'_, Postgres>,
-    jobs: &[compliance_core::domain::SyncJob],
-) -> Result<(), PgStoreError> {
-    let mut id = Vec::with_capacity(jobs.len());
-    let mut component = Vec::with_capacity(jobs.len());
-    let mut trigger = Vec::with_capacity(jobs.len());
-    let mut event = Vec::with_capacity(jobs.len());
-    let mut status = Vec::with_capacity(jobs.len());
-    let mut revision = Vec::with_capacity(jobs.len());
-    let mut branch = Vec::with_capacity(jobs.len());
-    let mut scan = Vec::with_capacity(jobs.len());
-    let mut queued = Vec::with_capacity(jobs.len());
-    let mut completed = Vec::with_capacity(jobs.len());
-    let mut superseded_by = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        id.push(job.id.as_uuid());
-        component.push(job.component_id.as_uuid());
-        trigger.push(job.trigger.as_str());
-        event.push(job.webhook_event_id.map(|e| e.as_uuid()));
-        status.push(job.status.as_str());
-        revision.push(job.revision.as_deref());
-        branch.push(job.branch.as_str());
-        scan.push(job.scan_completed_at);
-        queued.push(job.queued_at);
-        completed.push(job.completed_at);
-        superseded_by.push(job.superseded_by.map(|j| j.as_uuid()));
-    }
-    sqlx::query(
-        "INSERT INTO sync_jobs (id, component_id, trigger, webhook_event_id, status, revision, \
-           branch, scan_completed_at, queued_at, completed_at, superseded_by) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], \
-           $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
-           $11::uuid[])",
-    )
-    .bind(id)
-    .bind(component)
-    .bind(trigger)
-    .bind(event)
-    .bind(status)
-    .bind(revision)
-    .bind(branch)
-    .bind(scan)
-    .bind(queued)
-    .bind(completed)
-    .bind(superseded_by)
-    .execute(&mut **tx)
-    .await
-    .map_err(PgStoreError::sqlx("inserting sync jobs"))?;
-    Ok(())
+/// Jobs as column arrays, for `unnest`.
+#[derive(Default)]
+struct JobColumns<'a> {
+    id: Vec<Uuid>,
+    component: Vec<Uuid>,
+    trigger: Vec<&'static str>,
+    event: Vec<Option<Uuid>>,
+    status: Vec<&'static str>,
+    revision: Vec<Option<&'a str>>,
+    branch: Vec<&'a str>,
+    scan: Vec<Option<Timestamp>>,
+    queued: Vec<Timestamp>,
+    completed: Vec<Option<Timestamp>>,
+    superseded_by: Vec<Option<Uuid>>,
 }
 
-/// Marks stored pending jobs superseded and settles their events.
-async fn supersede_stored(
-    tx: &mut Transaction<'_, Postgres>,
-    superseded: &[(SyncJobId, SyncJobId)],
-    now: Timestamp,
-) -> Result<(), PgStoreError> {
-    if superseded.is_empty() {
-        return Ok(());
+impl<'a> From<&'a [SyncJob]> for JobColumns<'a> {
+    fn from(jobs: &'a [SyncJob]) -> Self {
+        let mut c = Self::default();
+        for job in jobs {
+            c.id.push(job.id.as_uuid());
+            c.component.push(job.component_id.as_uuid());
+            c.trigger.push(job.trigger.as_str());
+            c.event.push(job.webhook_event_id.map(|e| e.as_uuid()));
+            c.status.push(job.status.as_str());
+            c.revision.push(job.revision.as_deref());
+            c.branch.push(job.branch.as_str());
+            c.scan.push(job.scan_completed_at);
+            c.queued.push(job.queued_at);
+            c.completed.push(job.completed_at);
+            c.superseded_by.push(job.superseded_by.map(|j| j.as_uuid()));
+        }
+        c
     }
-    let (ids, bys): (Vec<Uuid>, Vec<Uuid>) = superseded
-        .iter()
-        .map(|(id, by)| (id.as_uuid(), by.as_uuid()))
-        .unzip();
-    sqlx::query(
-        "WITH done AS ( \
-           UPDATE sync_jobs j SET status = 'SUPERSEDED', superseded_by = s.by, \
-             completed_at = $3, next_attempt_at = NULL \
-           FROM unnest($1::uuid[], $2::uuid[]) AS s(id, by) \
-           WHERE j.id = s.id AND j.status = 'QUEUED' \
-           RETURNING j.webhook_event_id) \
-         UPDATE webhook_events e SET processing_status = 'PROCESSED', processed_at = $3 \
-         FROM done WHERE e.id = done.webhook_event_id",
-    )
-    .bind(ids)
-    .bind(bys)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(PgStoreError::sqlx("superseding pending jobs"))?;
-    Ok(())
 }
 
-/// Queue entries of the new jobs, removal of the entries of superseded ones that no worker
-/// holds, and a wake-up for waiting workers.
-async fn write_queue_entries(
-    context: &Context,
-    tx: &mut Transaction<'_, Postgres>,
-    enqueue: Vec<Uuid>,
-    superseded: &[(SyncJobId, SyncJobId)],
-) -> Result<(), PgStoreError> {
-    if !superseded.is_empty() {
-        let ids: Vec<Uuid> = superseded.iter().map(|(id, _)| id.as_uuid()).collect();
-        sqlx::query(
-            "DELETE FROM queue_entries WHERE job_id = ANY($1) \
-             AND (lease_token IS NULL OR visible_at <= now())",
-        )
-        .bind(ids)
-        .execute(&mut **tx)
-        .await
-        .map_err(PgStoreError::sqlx("removing superseded queue entries"))?;
-    }
-    if enqueue.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO queue_entries (job_id, visible_at, enqueued_at) \
-         SELECT j, now(), now() FROM unnest($1::uuid[]) AS j ON CONFLICT (job_id) DO NOTHING",
-    )
-    .bind(enqueue)
-    .execute(&mut **tx)
-    .await
-    .map_err(PgStoreError::sqlx("enqueuing sync jobs"))?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(&context.queue_channel)
-        .execute(&mut **tx)
-        .await
-        .map_err(PgStoreError::sqlx("waking workers"))?;
-    Ok(())
+/// Tells waiting workers on every instance that work is ready, without holding up the batch.
+///
+/// Sent after the commit, in a transaction of its own: PostgreSQL serializes the commits of
+/// transactions that NOTIFY, including their wait for the disk, which would undo group commit
+/// across batches and instances. A lost wake-up only delays a worker until its idle timeout.
+fn wake(context: &Context) {
+    let pool = context.pool.clone();
+    let channel = context.queue_channel.clone();
+    tokio::spawn(async move {
+        let notified = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&channel)
+            .execute(&pool)
+            .await;
+        if let Err(err) = notified {
+            tracing::debug!(error = %err, "could not wake workers");
+        }
+    });
 }

@@ -242,20 +242,27 @@ pub(crate) fn lock_key(namespace: &str, component: ComponentId, branch: &str) ->
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// Takes the transaction-scoped advisory locks of `keys` in ascending order (so that two
-/// transactions never wait for each other in a cycle).
-pub(crate) async fn lock_keys(
-    tx: &mut Transaction<'_, Postgres>,
+/// Begins a transaction holding the transaction-scoped advisory locks of `keys`, in one
+/// round trip. The keys are taken in ascending order, so two transactions never wait for each
+/// other in a cycle.
+pub(crate) async fn begin_locked(
+    pool: &PgPool,
     mut keys: Vec<i64>,
-) -> Result<(), PgStoreError> {
+) -> Result<Transaction<'static, Postgres>, PgStoreError> {
     keys.sort_unstable();
     keys.dedup();
-    sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k")
-        .bind(keys)
-        .execute(&mut **tx)
-        .await
-        .map_err(PgStoreError::sqlx("locking components for coalescing"))?;
-    Ok(())
+    let list = keys
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    // Integers formatted here, so the statement can be sent as text with the BEGIN.
+    pool.begin_with(format!(
+        "BEGIN; DO $$BEGIN PERFORM pg_advisory_xact_lock(k) \
+         FROM unnest('{{{list}}}'::bigint[]) AS k; END$$"
+    ))
+    .await
+    .map_err(PgStoreError::sqlx("starting a locked transaction"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use compliance_store_postgres::{PgConfig, PgStore};
 
+pub(crate) mod load;
+pub(crate) mod proxy;
+
 /// The variable holding the test database's URL.
 pub(crate) const URL_VAR: &str = "COMPLIANCE_TEST_POSTGRES_URL";
 
@@ -73,6 +76,27 @@ impl TestDb {
     /// The URL (for raw connections).
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A plain pool on the test database, outside any schema.
+    pub(crate) async fn admin(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .expect("admin connection")
+    }
+
+    /// Ends every server connection whose `application_name` is `name`; returns how many.
+    pub(crate) async fn terminate(&self, admin: &sqlx::PgPool, name: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1",
+        )
+        .bind(name)
+        .fetch_one(admin)
+        .await
+        .expect("terminate backends")
     }
 }
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks of BENCHMARKS.md ("End to end (examples)"), in one run on one machine:
+# the reference server (release build, SQLite, durable default), the same webhook route over a
+# store that keeps nothing (the ceiling), and the Python baseline under bench/baseline/, all
+# driven by the same load generator. Prints a summary with the ratios; every report is also
+# appended as one JSON line to target/bench/results.jsonl.
+#
+#   examples/bench/run.sh                         # every scenario
+#   BENCH_SCENARIOS="ceiling sqlite baseline" examples/bench/run.sh
+#   BENCH_DURATION=20 examples/bench/run.sh       # seconds per ingest run (at most 30)
+#
+# Scenarios: ceiling sqlite sqlite-full baseline latency baseline-latency fanout large
+# postgres redis. PostgreSQL runs use a database of their own (compliance_bench) on
+# BENCH_POSTGRES_ADMIN_URL; Redis runs use the key prefix bench: on BENCH_REDIS_URL.
+# Everything listens on loopback; every process started here is stopped by its pid.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+SCENARIOS=${BENCH_SCENARIOS:-"ceiling sqlite sqlite-full baseline latency baseline-latency fanout large postgres redis"}
+DURATION=${BENCH_DURATION:-10}
+CONCURRENCY=${BENCH_CONCURRENCY:-32}
+REPOS=${BENCH_REPOS:-200}
+BAD=${BENCH_BAD_SIGNATURES:-0.05}
+POSTGRES_ADMIN_URL=${BENCH_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}
+POSTGRES_URL=${POSTGRES_ADMIN_URL%/*}/compliance_bench
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+OUT=${BENCH_OUT:-$ROOT/target/bench}
+VENV=${BENCH_VENV:-$ROOT/target/bench-venv}
+
+SECRET=bench-webhook-secret
+TOKEN=bench-admin-token
+SIM=127.0.0.1:4600
+SIM_TOKEN=loadgen-sim-token
+SERVER=127.0.0.1:3300
+CEILING=127.0.0.1:3100
+BASELINE=127.0.0.1:3200
+
+if (( DURATION > 30 )); then
+    echo "BENCH_DURATION is at most 30 seconds" >&2
+    exit 2
+fi
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: > "$RESULTS"
+
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+features=()
+if wants postgres || wants redis; then
+    features=(--features postgres,redis)
+fi
+echo "building (release${features[*]:+, ${features[*]}})…"
+cargo build --release -q -p compliance-examples --bins "${features[@]}"
+BIN=$ROOT/target/release
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+}
+trap cleanup EXIT
+
+wait_for() { # url
+    for _ in $(seq 1 300); do
+        if curl -fs -o /dev/null "$1"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "nothing answers at $1" >&2
+    return 1
+}
+
+started() { # pid of the last background process
+    PIDS+=("$1")
+    LAST_PID=$1
+}
+
+stop_all() { cleanup; }
+
+server() { # label, extra server flags…
+    local label=$1
+    shift
+    local dir=$OUT/$label
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    "$BIN/compliance-server" --listen "$SERVER" \
+        --database-url "sqlite://$dir/compliance.db" \
+        --webhook-secrets "$SECRET" --admin-tokens "$TOKEN" \
+        --fossa-base-url "http://$SIM" --fossa-api-key "$SIM_TOKEN" \
+        --rate-per-ip 0 --rate-per-repo 0 --resync-after-secs 0 \
+        "$@" > "$dir/server.log" 2>&1 &
+    started $!
+    wait_for "http://$SERVER/healthz"
+    sleep 1
+}
+
+ceiling() {
+    "$BIN/null-ingest" --listen "$CEILING" --webhook-secrets "$SECRET" \
+        --admin-tokens "$TOKEN" > "$OUT/ceiling.log" 2>&1 &
+    started $!
+    wait_for "http://$CEILING/healthz"
+}
+
+baseline() {
+    local dir=$OUT/baseline
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [[ ! -x $VENV/bin/uvicorn ]]; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q -r examples/bench/baseline/requirements.txt
+    fi
+    redis-cli -u "$REDIS_URL" del bench:baseline:queue > /dev/null
+    export WEBHOOK_SECRET=$SECRET ADMIN_TOKEN=$TOKEN DATABASE_PATH=$dir/baseline.db \
+        REDIS_URL=$REDIS_URL/0 QUEUE_KEY=bench:baseline:queue EVENTS_CHANNEL=bench:baseline:events \
+        FOSSA_BASE_URL=http://$SIM FOSSA_API_KEY=$SIM_TOKEN
+    (cd examples/bench/baseline && exec "$VENV/bin/uvicorn" app:app --host "${BASELINE%:*}" \
+        --port "${BASELINE#*:}" --log-level warning) > "$dir/app.log" 2>&1 &
+    started $!
+    BASELINE_PID=$LAST_PID
+    (cd examples/bench/baseline && exec "$VENV/bin/python" worker.py) > "$dir/worker.log" 2>&1 &
+    started $!
+    wait_for "http://$BASELINE/docs"
+}
+
+loadgen() { # scenario, target, loadgen arguments…
+    local label=$1 target=$2
+    shift 2
+    echo "-- $label" >&2
+    "$BIN/loadgen" --json "$@" --target "$target" --secret "$SECRET" --token "$TOKEN" \
+        --sim-addr "$SIM" --sim-token "$SIM_TOKEN" --label "$label" | tee -a "$RESULTS" > /dev/null
+}
+
+ingest_args=(ingest --repos "$REPOS" --concurrency "$CONCURRENCY" --duration "$DURATION"
+    --bad-signatures "$BAD" --drain 0)
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if wants ceiling; then
+    ceiling
+    loadgen ceiling "$CEILING" "${ingest_args[@]}"
+    stop_all
+fi
+
+if wants sqlite; then
+    server sqlite
+    loadgen sqlite "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
+    stop_all
+fi
+
+if wants sqlite-full; then
+    server sqlite-full --sqlite-synchronous full
+    loadgen sqlite-full "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
+    stop_all
+fi
+
+if wants baseline; then
+    baseline
+    loadgen baseline "$BASELINE" "${ingest_args[@]}" --server-pid "$BASELINE_PID"
+    stop_all
+fi
+
+if wants latency; then
+    for rate in 100 1000; do
+        server "latency-$rate"
+        loadgen "latency-$rate" "$SERVER" ingest --repos "$REPOS" --concurrency 64 \
+            --rate "$rate" --duration "$DURATION" --bad-signatures 0 --subscribers 1 \
+            --drain 10 --server-pid "$LAST_PID"
+        stop_all
+    done
+fi
+
+if wants baseline-latency; then
+    baseline
+    loadgen baseline-latency-100 "$BASELINE" ingest --repos "$REPOS" --concurrency 64 \
+        --rate 100 --duration "$DURATION" --bad-signatures 0 --subscribers 1 --drain 10 \
+        --server-pid "$BASELINE_PID"
+    stop_all
+fi
+
+if wants fanout; then
+    ulimit -n 30000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+    server fanout
+    loadgen fanout "$SERVER" fanout --subscribers "${BENCH_SUBSCRIBERS:-10000}" --rounds 3 \
+        --server-pid "$LAST_PID"
+    stop_all
+fi
+
+if wants large; then
+    server large
+    loadgen large "$SERVER" large --deps 20000 --issues 5000 --rounds 3 --server-pid "$LAST_PID"
+    stop_all
+fi
+
+if wants postgres; then
+    psql -q "$POSTGRES_ADMIN_URL" -c "DROP DATABASE IF EXISTS compliance_bench" \
+        -c "CREATE DATABASE compliance_bench" > /dev/null
+    server postgres --database-url "$POSTGRES_URL"
+    loadgen postgres "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
+    stop_all
+fi
+
+if wants redis; then
+    server redis --queue "$REDIS_URL" --redis-key-prefix "bench:$$:"
+    loadgen redis "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
+    stop_all
+fi
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$ROOT/examples/bench/summary.py" "$RESULTS"
