@@ -16,7 +16,6 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -229,19 +228,16 @@ impl App {
         }
         let shutdown = self.shutdown.clone();
         let api = self.api.clone();
-        let result = axum::serve(
-            listener,
-            self.router
-                .clone()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
-            if let Some(api) = api {
-                api.shutdown();
-            }
-        })
-        .await;
+        // compliance-axum's server closes connections whose request head is slower than
+        // its limit (slow loris), which `axum::serve` would keep open indefinitely.
+        let result =
+            compliance_axum::shutdown::serve_router(listener, self.router.clone(), async move {
+                shutdown.cancelled().await;
+                if let Some(api) = api {
+                    api.shutdown();
+                }
+            })
+            .await;
 
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}

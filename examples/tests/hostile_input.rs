@@ -20,7 +20,7 @@ use compliance_core::domain::PageRequest;
 use compliance_core::domain::WebhookEventQuery;
 use compliance_core::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use harness::raw;
-use harness::{now_secs, signature, webhook_body, Serving, TestServer, SECRET, WEBHOOK_PATH};
+use harness::{now_secs, signature, webhook_body, TestServer, SECRET, WEBHOOK_PATH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How much of a refused request's body the event log keeps (core's default).
@@ -644,14 +644,9 @@ async fn duplicate_keys_do_not_escape_the_repository_rate_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_loris_connections_neither_block_webhooks_nor_stay_open() {
-    // Limitation: served by compliance-axum's `serve_router` rather than `App::serve`, which
-    // uses `axum::serve` and so has no time limit on request heads; the reference server gets
-    // the limit once `App::serve` serves through compliance-axum.
-    let server = TestServer::demo_served(
-        &["--rate-per-ip", "0", "--rate-per-repo", "0"],
-        Serving::Library,
-    )
-    .await;
+    // Served by `App::serve`, as the binary serves: it found that the reference server used
+    // `axum::serve`, which sets no time limit on request heads.
+    let server = TestServer::demo(&["--rate-per-ip", "0", "--rate-per-repo", "0"]).await;
     let client = reqwest::Client::new();
 
     // 200 connections that send their head one byte every 100 ms, which would take 20 s.

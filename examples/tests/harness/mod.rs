@@ -42,24 +42,10 @@ pub(crate) struct TestServer {
     _dir: tempfile::TempDir,
 }
 
-/// Who serves the app's router.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Serving {
-    /// `App::serve`, as the binary does.
-    App,
-    /// `compliance_axum::shutdown::serve_router`, which limits how long a request head may
-    /// take (the reference server's `App::serve` uses `axum::serve`, which does not).
-    Library,
-}
-
 impl TestServer {
-    /// Starts the demo on a fresh SQLite database; `extra` are further command-line flags.
+    /// Starts the demo on a fresh SQLite database, served by `App::serve` as the binary
+    /// does; `extra` are further command-line flags.
     pub(crate) async fn demo(extra: &[&str]) -> Self {
-        Self::demo_served(extra, Serving::App).await
-    }
-
-    /// [`TestServer::demo`], served by `serving`.
-    pub(crate) async fn demo_served(extra: &[&str], serving: Serving) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = format!("sqlite://{}", dir.path().join("compliance.db").display());
         let mut args = vec![
@@ -89,23 +75,7 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let task = match serving {
-            Serving::App => tokio::spawn(app.serve(listener)),
-            Serving::Library => {
-                let router = app.router();
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    let served =
-                        compliance_axum::shutdown::serve_router(listener, router, async move {
-                            stop.cancelled().await;
-                        })
-                        .await;
-                    // The app's workers stop with it.
-                    drop(app);
-                    served.map_err(AppError::Io)
-                })
-            }
-        };
+        let task = tokio::spawn(app.serve(listener));
         Self {
             addr,
             stores,
