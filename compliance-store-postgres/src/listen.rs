@@ -173,6 +173,8 @@ async fn run(hub: Arc<HubInner>, mut listener: PgListener) {
             Ok(None) => hub.gap("listener connection was lost and re-established"),
             Err(err) => {
                 tracing::warn!(error = %err, "listener connection failed");
+                // The listen pool has one connection: give it back before asking for another.
+                drop(listener);
                 let Some(fresh) = reconnect(&hub).await else {
                     return;
                 };

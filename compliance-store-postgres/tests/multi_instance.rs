@@ -95,6 +95,20 @@ async fn two_instances_complete_every_job_once() {
     let statuses = load::job_statuses(&store).await;
     assert_eq!(statuses.len(), WEBHOOKS, "one job per accepted webhook");
     load::assert_all_completed_once(&accepted, &statuses, &completions);
+    // Exactly once: no job was started twice (by two workers, or again after finishing).
+    let started_twice: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_jobs WHERE attempts > 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(started_twice, 0, "jobs started more than once");
+    let completed_unstarted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_jobs WHERE status = 'COMPLETED' AND attempts <> 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(completed_unstarted, 0);
     let completed = statuses.values().filter(|(s, _)| s == "COMPLETED").count();
     assert!(
         completed >= COMPONENTS * BRANCHES,

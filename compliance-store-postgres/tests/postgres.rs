@@ -650,3 +650,108 @@ async fn changed_dependencies_and_unchanged_issues_read_back_right() {
         .items;
     assert_eq!(stored, expected);
 }
+
+/// The queue entry is written in the transaction of the event and the job: when it cannot be
+/// written, neither are they.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_queue_write_leaves_no_event_and_no_job() {
+    let Some(db) = TestDb::from_env("a_failed_queue_write_leaves_no_event_and_no_job").await else {
+        return;
+    };
+    let schema = db.schema();
+    let store = PgStore::connect(db.config(&schema)).await.unwrap();
+    let component = register(&store, "payment-service").await;
+    let admin = db.admin().await;
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION \"{schema}\".refuse() RETURNS trigger LANGUAGE plpgsql AS \
+           $$BEGIN RAISE EXCEPTION 'queue refused'; END$$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON \"{schema}\".queue_entries \
+           FOR EACH ROW EXECUTE FUNCTION \"{schema}\".refuse()"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+
+    let accepted = in_store(fixtures::accepted_webhook(
+        &component,
+        "main",
+        Some(at(1)),
+        at(1),
+        Some("k"),
+    ));
+    let (event, job) = (accepted.event.id, accepted.job.id);
+    let refused = store.record_accepted(accepted.clone()).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(store.get_event(event).await.unwrap(), None, "no event");
+    assert_eq!(store.get_job(job).await.unwrap(), None, "no job");
+    assert_eq!(store.active_jobs().await.unwrap(), 0);
+
+    // Once the queue takes entries again, the same delivery is new, not a duplicate.
+    sqlx::query(&format!(
+        "DROP TRIGGER refuse ON \"{schema}\".queue_entries"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let record = store.record_accepted(accepted).await.unwrap();
+    assert!(matches!(record, AcceptRecord::Created(_)), "{record:?}");
+    let reservation = store
+        .queue()
+        .reserve("w", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("the entry came with the job");
+    assert_eq!(reservation.job_id, job);
+}
+
+/// Every pooled connection runs with the configured statement timeout, schema and name, and a
+/// statement held up past the timeout fails as unavailable instead of hanging the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_are_cut_at_the_configured_timeout() {
+    let Some(db) = TestDb::from_env("statements_are_cut_at_the_configured_timeout").await else {
+        return;
+    };
+    let schema = db.schema();
+    let name = format!("timeout-{}", uuid::Uuid::new_v4().simple());
+    let store = PgStore::connect(
+        db.config(&schema)
+            .statement_timeout(Some(Duration::from_millis(300)))
+            .application_name(&name),
+    )
+    .await
+    .unwrap();
+    let component = register(&store, "payment-service").await;
+
+    let settings: (String, String, String, String) = sqlx::query_as(
+        "SELECT current_setting('statement_timeout'), current_setting('search_path'), \
+           current_setting('application_name'), \
+           current_setting('idle_in_transaction_session_timeout')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        settings,
+        ("300ms".to_owned(), schema.clone(), name, "1min".to_owned())
+    );
+
+    // Another session holds the table: the read waits for its lock until the timeout.
+    let admin = db.admin().await;
+    let mut holder = admin.begin().await.unwrap();
+    sqlx::query(&format!(
+        "LOCK TABLE \"{schema}\".components IN ACCESS EXCLUSIVE MODE"
+    ))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let read = store.get(component.id).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(read, Err(StoreError::Unavailable { .. })),
+        "expected Unavailable, got {read:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "cut after {waited:?}");
+    holder.rollback().await.unwrap();
+    assert!(store.get(component.id).await.unwrap().is_some());
+}

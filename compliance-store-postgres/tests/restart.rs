@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use compliance_core::ingest::IngestOutcome;
-use compliance_core::ports::{ComponentDirectory, JobQueue};
+use compliance_core::ports::{ChannelEvent, ComponentDirectory, JobQueue, Notification, Notifier};
 use compliance_core::testing::{fixtures, ScriptedScanSource};
 use compliance_core::StoreError;
 use compliance_store_postgres::{PgConfig, PgStore};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use common::load::{self, CompletedLog, Instance};
@@ -175,6 +176,7 @@ async fn an_unreachable_database_fails_fast_and_recovers() {
         8,
         stop.clone(),
     ));
+    let mut notifications = store.notifier().subscribe().await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     proxy.down();
@@ -207,6 +209,34 @@ async fn an_unreachable_database_fails_fast_and_recovers() {
         store.get(components[0].id).await.unwrap().is_some(),
         "reads work again"
     );
+
+    // The listener lost its connection with the rest: it reconnects and says events may have
+    // been missed, and events published afterwards arrive again.
+    let gap = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match notifications.next().await.expect("the stream stays open") {
+                Notification::Gap { reason } => return reason,
+                Notification::Event(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("a gap after the outage");
+    eprintln!("gap reported: {gap}");
+    let marker = ChannelEvent {
+        channel: "components".to_owned(),
+        event: "test.after_outage".to_owned(),
+        data: serde_json::json!({}),
+        timestamp: chrono::Utc::now(),
+    };
+    store.notifier().publish(marker.clone()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while notifications.next().await.expect("the stream stays open")
+            != Notification::Event(marker.clone())
+        {}
+    })
+    .await
+    .expect("events arrive after the gap");
 
     load::drain(&store, Duration::from_secs(120)).await;
     shutdown.cancel();
