@@ -56,9 +56,21 @@
 //!   the command timeout, and [`RedisQueue::ready`] answers `false`.
 //! - A Redis that comes back empty (restart without persistence, `FLUSHDB`, a deleted key) is
 //!   repaired where it is found: scripts recreate the stream and the consumer group on
-//!   `NOGROUP` (`XGROUP CREATE … 0 MKSTREAM`, so no remaining entry is skipped), drop index
-//!   entries that point at vanished stream entries, and answer `LeaseLost` to workers whose
-//!   leases vanished. The sweeper then refills the queue from the store.
+//!   `NOGROUP` (`XGROUP CREATE … 0 MKSTREAM`, so no remaining entry is skipped) and drop
+//!   index entries that point at vanished stream entries. The sweeper then refills the queue
+//!   with the jobs the store holds as `QUEUED` (waiting, or due for a retry).
+//! - Jobs that were running when Redis lost its data are not in the store as `QUEUED`, so the
+//!   sweeper would not bring them back. Their workers keep them instead: each lease token
+//!   names the data set it was granted in (the `…:epoch` key, which vanishes with the rest),
+//!   and a heartbeat (`extend`) whose job Redis forgot under an older epoch is granted the
+//!   lease again, so the worker finishes the job and its `ack` succeeds. A stale worker whose
+//!   job another worker took and finished in the same epoch still gets `LeaseLost`.
+//!   `ack`, `retry` and `dead_letter` of a forgotten lease answer `LeaseLost`; the store
+//!   already holds the outcome (a retried job is `QUEUED` again and swept back).
+//! - Limitation: a worker that dies while Redis is losing its data leaves its job `RUNNING`
+//!   in the store with no queue entry; core's sweeper only re-enqueues `QUEUED` jobs, so
+//!   that job waits for an operator (it shows in the store as running with an old
+//!   heartbeat).
 //! - The notifier re-subscribes with backoff and sends each subscriber a
 //!   [`Notification::Gap`](compliance_core::ports::Notification) so clients refetch.
 //!
@@ -68,7 +80,7 @@
 //! The queue uses `{prefix}queue:stream` (ready and leased entries, consumer group `workers`),
 //! `…:jobs` (each queued job's state: deliveries, entry id, lease token), `…:delayed` and
 //! `…:leases` (sorted sets of due time and lease end), `…:dead` (the dead-letter stream) and
-//! `…:dead-index` (job → dead letter). The notifier publishes on `{prefix}events:{channel}`.
+//! `…:dead-index` (job → dead letter), and `…:epoch` (the data set's random id). The notifier publishes on `{prefix}events:{channel}`.
 //! Scripts touch several keys at once, so on Redis Cluster put a hash tag in the prefix
 //! (`{sync}:`).
 

@@ -1,5 +1,5 @@
 //! The sync pipeline over `RedisQueue`: a worker that hangs holding a job, another that
-//! finishes it after the lease.
+//! finishes it after the lease; jobs Redis lost, waiting or running; duplicate deliveries.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,8 +17,9 @@ use common::pipeline::Pipeline;
 use common::TestRedis;
 use compliance_core::domain::JobStatus;
 use compliance_core::ports::{JobQueue, StartOutcome};
-use compliance_core::testing::fixtures::revision;
-use compliance_core::worker::JobReport;
+use compliance_core::testing::fixtures::{self, revision};
+use compliance_core::testing::Step;
+use compliance_core::worker::{JobReport, SkipReason};
 use compliance_core::StoreError;
 use compliance_queue_redis::RedisQueue;
 
@@ -131,4 +132,94 @@ async fn a_job_redis_never_received_is_swept_back_and_completed_once() {
     assert!(matches!(report, JobReport::Completed { job_id, .. } if job_id == job));
     assert_eq!(worker.run_once().await.unwrap(), None);
     assert_eq!(pipeline.source.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_running_when_redis_loses_its_data_is_finished_by_its_worker() {
+    let Some(redis) =
+        TestRedis::start("a_job_running_when_redis_loses_its_data_is_finished_by_its_worker").await
+    else {
+        return;
+    };
+    let queue: Arc<dyn JobQueue> = Arc::new(RedisQueue::new(redis.options()));
+    let pipeline = Pipeline::new(queue.clone());
+    pipeline.register(1).await;
+    // A fetch that outlasts several heartbeats (lease 900 ms, a heartbeat every 300 ms).
+    pipeline
+        .source
+        .push(Step::ok(fixtures::snapshot(2, 3, 7)).delayed(Duration::from_millis(1_500)));
+    let outcome = pipeline.send(1, &revision(1)).await;
+    let job = outcome
+        .accepted()
+        .unwrap_or_else(|| panic!("{outcome:?}"))
+        .sync_id;
+
+    let worker = pipeline.worker("w", Duration::from_millis(900));
+    let running = tokio::spawn(async move { worker.run_once().await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        queue.stats().await.unwrap().leased,
+        1,
+        "the fetch is under way"
+    );
+    redis.delete_keys(&redis.prefix).await;
+    let report = running
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the worker had a job");
+
+    assert!(
+        matches!(report, JobReport::Completed { job_id, .. } if job_id == job),
+        "{report:?}"
+    );
+    let stored = pipeline.stores.jobs.get_job(job).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Completed);
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.depth(), stats.leased),
+        (0, 0),
+        "the worker's ack went through: {stats:?}"
+    );
+    assert_eq!(pipeline.source.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_delivery_of_a_finished_job_is_acknowledged_without_running_it() {
+    let Some(redis) =
+        TestRedis::start("a_second_delivery_of_a_finished_job_is_acknowledged_without_running_it")
+            .await
+    else {
+        return;
+    };
+    let queue: Arc<dyn JobQueue> = Arc::new(RedisQueue::new(redis.options()));
+    let pipeline = Pipeline::new(queue.clone());
+    pipeline.register(1).await;
+    let outcome = pipeline.send(1, &revision(1)).await;
+    let job = outcome
+        .accepted()
+        .unwrap_or_else(|| panic!("{outcome:?}"))
+        .sync_id;
+    let worker = pipeline.worker("w", Duration::from_secs(30));
+    let first = worker.run_once().await.unwrap().expect("queued");
+    assert!(matches!(first, JobReport::Completed { .. }), "{first:?}");
+
+    // A sweeper that listed the job while it was still QUEUED enqueues it after it finished.
+    queue.enqueue(job, Duration::ZERO).await.unwrap();
+    let second = worker.run_once().await.unwrap().expect("delivered again");
+
+    assert_eq!(
+        second,
+        JobReport::Skipped {
+            job_id: job,
+            reason: SkipReason::Finished(JobStatus::Completed)
+        }
+    );
+    assert_eq!(pipeline.source.calls(), 1, "fetched once");
+    assert_eq!(
+        queue.stats().await.unwrap().depth(),
+        0,
+        "the duplicate was acked"
+    );
+    assert_eq!(worker.run_once().await.unwrap(), None);
 }

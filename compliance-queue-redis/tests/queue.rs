@@ -474,3 +474,134 @@ async fn a_waiting_worker_wakes_when_a_job_is_enqueued() {
         "work is ready: no wait"
     );
 }
+
+#[tokio::test]
+async fn a_lease_redis_forgot_is_granted_again_to_its_holder() {
+    let Some(redis) = TestRedis::start("a_lease_redis_forgot_is_granted_again_to_its_holder").await
+    else {
+        return;
+    };
+    let clock = manual_clock();
+    let options = redis.fresh_options();
+    let prefix = options.prefix().to_owned();
+    let queue = RedisQueue::new(options).with_clock(clock.clone());
+    let (job, other) = (SyncJobId::new(), SyncJobId::new());
+    queue.enqueue(job, Duration::ZERO).await.unwrap();
+    let held = queue
+        .reserve("w1", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Redis restarts empty while w1 runs the job.
+    redis.delete_keys(&prefix).await;
+    queue.enqueue(other, Duration::ZERO).await.unwrap();
+    let extended = queue.extend(&held, Duration::from_secs(10)).await.unwrap();
+
+    assert_eq!(
+        extended.lease_until,
+        clock.now_plus(Duration::from_secs(10))
+    );
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.ready, stats.leased), (1, 1));
+    queue.enqueue(job, Duration::ZERO).await.unwrap();
+    let next = queue.reserve("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(next.job_id, other, "the job w1 holds is not handed out");
+    assert!(queue.reserve("w2", LEASE).await.unwrap().is_none());
+    let again = queue
+        .extend(&extended, Duration::from_secs(10))
+        .await
+        .unwrap();
+    queue.ack(&again).await.unwrap();
+    queue.ack(&next).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().depth(), 0);
+
+    // A holder that stops after the re-grant loses the job to the next worker as usual.
+    queue.enqueue(job, Duration::ZERO).await.unwrap();
+    let held = queue
+        .reserve("w1", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    redis.delete_keys(&prefix).await;
+    let regranted = queue.extend(&held, Duration::from_secs(5)).await.unwrap();
+    clock.advance(Duration::from_secs(6));
+    let taken = queue.reserve("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(taken.job_id, job);
+    assert!(matches!(
+        queue.extend(&regranted, LEASE).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    queue.ack(&taken).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().depth(), 0);
+}
+
+#[tokio::test]
+async fn a_stale_lease_whose_job_another_worker_finished_is_not_granted_again() {
+    let Some(redis) =
+        TestRedis::start("a_stale_lease_whose_job_another_worker_finished_is_not_granted_again")
+            .await
+    else {
+        return;
+    };
+    let clock = manual_clock();
+    let queue = queue_on(&redis, &clock);
+    let job = SyncJobId::new();
+    queue.enqueue(job, Duration::ZERO).await.unwrap();
+    let stale = queue
+        .reserve("hung", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(Duration::from_secs(6));
+    let current = queue.reserve("other", LEASE).await.unwrap().unwrap();
+    queue.ack(&current).await.unwrap();
+
+    assert!(matches!(
+        queue.extend(&stale, LEASE).await,
+        Err(StoreError::LeaseLost { job_id }) if job_id == job
+    ));
+    assert_eq!(queue.stats().await.unwrap().depth(), 0);
+}
+
+#[tokio::test]
+async fn a_key_of_the_wrong_type_is_a_backend_error_not_a_panic() {
+    let Some(redis) =
+        TestRedis::start("a_key_of_the_wrong_type_is_a_backend_error_not_a_panic").await
+    else {
+        return;
+    };
+    let options = redis.fresh_options();
+    let stream = format!("{}queue:stream", options.prefix());
+    let queue = RedisQueue::new(options);
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("SET")
+        .arg(&stream)
+        .arg("not a stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let results = [
+        queue.enqueue(SyncJobId::new(), Duration::ZERO).await.err(),
+        queue.reserve("w", LEASE).await.err(),
+        queue.stats().await.err(),
+    ];
+    for err in results {
+        let err = err.expect("an operation on a mistyped key fails");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+        assert!(!err.is_retryable(), "{err}");
+    }
+    assert!(queue.ready().await, "the connection itself is fine");
+
+    let _: i64 = redis::cmd("DEL")
+        .arg(&stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    queue
+        .enqueue(SyncJobId::new(), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(queue.reserve("w", LEASE).await.unwrap().is_some());
+}

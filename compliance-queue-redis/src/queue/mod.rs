@@ -33,6 +33,11 @@ const MAX_SPAN: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// given-up entries to a dead-letter stream. Every multi-key change is one Lua script. The keys
 /// are listed in the crate docs.
 ///
+/// Reclaiming uses `XCLAIM` of the one entry whose lease ended rather than `XAUTOCLAIM`:
+/// `XAUTOCLAIM` takes one minimum idle time for every pending entry, while each reservation
+/// here has its own lease length and heartbeats move its end; the lease ends live in a sorted
+/// set, so the earliest expired one is found without scanning the pending list.
+///
 /// Time (lease ends, delays, ages) comes from a [`Clock`] on the caller's side, so all
 /// instances sharing a queue should run NTP-synchronised clocks.
 ///
@@ -41,7 +46,7 @@ const MAX_SPAN: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// tells a readiness probe whether it does now.
 pub struct RedisQueue {
     conn: Connector,
-    keys: [String; 6],
+    keys: [String; 7],
     scripts: Scripts,
     clock: Arc<dyn Clock>,
     blocking: BlockingPool,
@@ -61,8 +66,16 @@ impl RedisQueue {
     #[must_use]
     pub fn new(options: RedisOptions) -> Self {
         let base = format!("{}queue:", options.key_prefix);
-        let keys = ["stream", "jobs", "delayed", "leases", "dead", "dead-index"]
-            .map(|name| format!("{base}{name}"));
+        let keys = [
+            "stream",
+            "jobs",
+            "delayed",
+            "leases",
+            "dead",
+            "dead-index",
+            "epoch",
+        ]
+        .map(|name| format!("{base}{name}"));
         Self {
             blocking: BlockingPool::new(options.client.clone(), options.connect_timeout),
             conn: Connector::new(options),
@@ -192,16 +205,18 @@ impl JobQueue for RedisQueue {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<Reservation>, StoreError> {
-        // The token carries the consumer name so `extend` can re-claim the entry for it.
+        // The script makes the token from this random id, the data set's epoch and the
+        // consumer name, so `extend` can re-claim the entry for the consumer and can tell a
+        // lease Redis forgot from one another worker took over.
         // Limitation: each worker name becomes a consumer of the group, and consumers of
         // workers that stopped stay listed (with nothing pending) until an operator runs
         // `XGROUP DELCONSUMER`; Redis has no expiry for them.
-        let token = format!("{}:{worker}", uuid::Uuid::new_v4().simple());
+        let random = uuid::Uuid::new_v4().simple().to_string();
         let reply: Option<(String, u32, String, i64)> = self
             .eval(
                 "reserving a job",
                 &self.scripts.reserve,
-                &[worker, &millis(lease), &token],
+                &[worker, &millis(lease), &random],
             )
             .await?;
         let Some((job, deliveries, lease_token, lease_until)) = reply else {
@@ -243,7 +258,12 @@ impl JobQueue for RedisQueue {
             .eval(
                 "extending a lease",
                 &self.scripts.extend,
-                &[&job, &reservation.lease_token, &millis(lease)],
+                &[
+                    &job,
+                    &reservation.lease_token,
+                    &millis(lease),
+                    &uuid::Uuid::new_v4().simple().to_string(),
+                ],
             )
             .await?;
         let Some(until) = until else {

@@ -11,9 +11,11 @@
 //! | `KEYS[4]` leases | sorted set | job → lease end (ms) |
 //! | `KEYS[5]` dead | stream | dead letters (`job`, `reason`, `deliveries`, `at`) |
 //! | `KEYS[6]` dead index | hash | job → its dead-letter entry id |
+//! | `KEYS[7]` epoch | string | a random id of this data set, set on first reserve |
 //!
-//! A job's state has an empty entry id while it waits in `delayed`, and an empty token unless
-//! it is leased. Packing it into one hash field keeps each script to a handful of commands.
+//! A job's state has an empty entry id while it waits in `delayed` (or is leased again after
+//! a data loss, see `EXTEND`), and an empty token unless it is leased. Tokens read
+//! `<random>.<epoch>:<consumer>`. Packing it into one hash field keeps each script to a handful of commands.
 //!
 //! `ARGV[1]` is the consumer group, `ARGV[2]` the caller's clock in milliseconds.
 //!
@@ -25,7 +27,7 @@ use redis::Script;
 
 const PRELUDE: &str = r"
 local stream, jobs, delayed, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local dead, dead_index = KEYS[5], KEYS[6]
+local dead, dead_index, epoch_key = KEYS[5], KEYS[6], KEYS[7]
 local group = ARGV[1]
 local now = tonumber(ARGV[2])
 
@@ -66,6 +68,14 @@ local function load(job)
   return tonumber(n), entry, token
 end
 
+-- The epoch: the id of the data set the queue's keys belong to. It is set once and vanishes
+-- with the rest when Redis loses its data, so a token minted under another epoch proves the
+-- loss.
+local function current_epoch(candidate)
+  redis.call('SET', epoch_key, candidate, 'NX')
+  return redis.call('GET', epoch_key)
+end
+
 local function store(job, n, entry, token)
   redis.call('HSET', jobs, job, ms(n) .. '|' .. entry .. '|' .. token)
 end
@@ -86,12 +96,15 @@ end
 
 -- Whether the job waits in the queue or is leased; drops a state whose entry vanished.
 local function is_live(job)
-  local n, entry = load(job)
+  local n, entry, token = load(job)
   if not n then
     return false
   end
   if entry == '' then
     if redis.call('ZSCORE', delayed, job) then
+      return true
+    end
+    if token ~= '' and redis.call('ZSCORE', leases, job) then
       return true
     end
   elseif entry_exists(stream, entry) then
@@ -177,12 +190,13 @@ end
 return 1
 ";
 
-/// `ARGV[3]` consumer, `ARGV[4]` lease (ms), `ARGV[5]` new token.
+/// `ARGV[3]` consumer, `ARGV[4]` lease (ms), `ARGV[5]` a fresh random id (hex).
 /// Returns `{job, deliveries, token, lease_until}` or nil.
 const RESERVE: &str = r"
-local consumer, lease, token = ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local consumer, lease, random = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 
 local function lease_to(job, n, entry)
+  local token = random .. '.' .. current_epoch(random) .. ':' .. consumer
   local lease_until = now + lease
   redis.call('ZADD', leases, lease_until, job)
   store(job, n + 1, entry, token)
@@ -204,21 +218,24 @@ for _ = 1, 16 do
   end
   local job = expired[1]
   local n, entry = load(job)
-  if n and entry ~= '' then
+  redis.call('ZREM', leases, job)
+  if n and entry == '' then
+    -- Leased again after a data loss, without an entry: ready again from its lease end.
+    push(job, n, tonumber(expired[2]))
+  elseif n then
     local claimed = redis.pcall('XCLAIM', stream, group, consumer, 0, entry, 'JUSTID')
     if is_nogroup(claimed) then
       ensure_group()
     elseif not failed(claimed) and #claimed > 0 then
       return lease_to(job, n, entry)
     end
-  end
-  -- Not pending any more: either the group was recreated and the entry will be read afresh,
-  -- or the entry itself is gone.
-  redis.call('ZREM', leases, job)
-  if n and entry ~= '' and entry_exists(stream, entry) then
-    store(job, n, entry, '')
-  elseif n then
-    redis.call('HDEL', jobs, job)
+    -- Not pending any more: either the group was recreated and the entry will be read
+    -- afresh, or the entry itself is gone.
+    if entry_exists(stream, entry) then
+      store(job, n, entry, '')
+    else
+      redis.call('HDEL', jobs, job)
+    end
   end
 end
 
@@ -241,11 +258,12 @@ for _ = 1, 16 do
       job = fields[i + 1]
     end
   end
+  local n, entry = nil, nil
   if job then
-    local n, entry = load(job)
-    if n and entry == id then
-      return lease_to(job, n, entry)
-    end
+    n, entry = load(job)
+  end
+  if n and entry == id then
+    return lease_to(job, n, entry)
   end
   -- An orphan (its job was acked or re-added under a newer entry): discard it.
   redis.call('XACK', stream, group, id)
@@ -254,17 +272,34 @@ end
 return false
 ";
 
-/// `ARGV[3]` job, `ARGV[4]` token, `ARGV[5]` lease (ms).
+/// `ARGV[3]` job, `ARGV[4]` token, `ARGV[5]` lease (ms), `ARGV[6]` a fresh random id (hex).
 /// Returns the new lease end, or nil when the token no longer holds the lease.
+///
+/// A job Redis forgot while it was leased (restart without persistence, `FLUSHDB`) is leased
+/// to the caller again: the token's epoch differs from the current one, so the loss happened
+/// after the lease was granted, and no one else can have taken the job from the queue since
+/// (only the sweeper puts jobs back, and only jobs the store holds as `QUEUED`, which a
+/// running job is not). Without this the worker would abandon a job the store holds as
+/// running, and nothing would ever run it again.
 const EXTEND: &str = r"
-local job, token, lease = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local job, token, lease, fresh = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local n, entry, held = load(job)
-if not n or held ~= token then
+local lease_until = now + lease
+if not n then
+  local granted_in = string.match(token, '^[^.:]*%.([^:]*):')
+  if not granted_in or redis.call('GET', epoch_key) == granted_in or is_dead(job) then
+    return false
+  end
+  current_epoch(fresh)
+  store(job, 1, '', token)
+  redis.call('ZADD', leases, lease_until, job)
+  return lease_until
+end
+if held ~= token then
   return false
 end
-local lease_until = now + lease
 redis.call('ZADD', leases, lease_until, job)
--- Tokens read '<random>:<consumer>'.
+-- Tokens read '<random>.<epoch>:<consumer>'.
 local consumer = string.match(token, '^[^:]*:(.*)$')
 if entry ~= '' and consumer then
   -- Resets the entry's idle time, so XPENDING and XAUTOCLAIM-based tooling agree with us.
