@@ -136,6 +136,35 @@ mod tests {
     }
 
     #[test]
+    fn password_only_url_with_a_database_number_is_understood() {
+        let options = RedisOptions::from_url("redis://:pa55-word@cache.internal:6390/7").unwrap();
+        let info = options.client.get_connection_info();
+
+        assert_eq!(info.redis.password.as_deref(), Some("pa55-word"));
+        assert_eq!(info.redis.username, None);
+        assert_eq!(info.redis.db, 7);
+        assert_eq!(info.addr.to_string(), "cache.internal:6390");
+        assert_eq!(options.redacted_url(), "redis://:***@cache.internal:6390/7");
+        assert!(!format!("{options:?}").contains("pa55-word"));
+    }
+
+    #[test]
+    fn refused_urls_never_echo_their_password() {
+        for url in [
+            "redis://:leaky-pw@host:notaport/3",
+            "redis://:leaky-pw@host:6379/notadb",
+            "redis://user:leaky-pw@/0",
+            "rediss-typo://:leaky-pw@host/1",
+        ] {
+            let Err(err) = RedisOptions::from_url(url) else {
+                panic!("{url} was accepted");
+            };
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("leaky-pw"), "{shown}");
+        }
+    }
+
+    #[test]
     fn unix_socket_password_is_redacted() {
         let redacted = redact_url("redis+unix:///run/redis.sock?db=2&pass=hunter2");
 

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod pipeline;
+pub mod server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
