@@ -170,6 +170,7 @@ async fn run(hub: Arc<HubInner>, mut listener: PgListener) {
         match next {
             Ok(Some(notification)) => hub.dispatch(&notification).await,
             // sqlx has reconnected and listens again; what was sent meanwhile is lost.
+            // Limitation: missed events are not replayed; subscribers get a gap and refetch.
             Ok(None) => hub.gap("listener connection was lost and re-established"),
             Err(err) => {
                 tracing::warn!(error = %err, "listener connection failed");

@@ -17,6 +17,9 @@ use crate::PgStore;
 const INLINE_LIMIT: usize = 7_900;
 
 /// Stored bodies older than this are deleted; listeners read them within milliseconds.
+// Limitation: only publishers of large events clean up (every `CLEANUP_EVERY`th one), so the
+// last bodies stay until the next large event; a listener reading a body after its deletion
+// reports a gap.
 const STORED_RETENTION: &str = "1 hour";
 
 /// How many stored bodies are written between two clean-ups.

@@ -24,7 +24,8 @@ use crate::PgStore;
 ///
 /// Time is the database's (`now()`), so instances with skewed clocks agree on leases.
 /// [`JobQueue::wait_for_work`] returns when any instance enqueues (a `NOTIFY` on the queue
-/// channel, sent in the transaction that writes the entry) or after the timeout.
+/// channel, sent right after the transaction that writes the entry has committed) or after
+/// the timeout.
 ///
 /// A dead-lettered job stays dead until [`JobQueue::redrive`]: `enqueue` leaves it alone.
 #[derive(Clone, Debug)]

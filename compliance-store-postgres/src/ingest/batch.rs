@@ -555,6 +555,8 @@ impl<'a> From<&'a [SyncJob]> for JobColumns<'a> {
 /// transactions that NOTIFY, including their wait for the disk, which would undo group commit
 /// across batches and instances. A lost wake-up only delays a worker until its idle timeout.
 fn wake(context: &Context) {
+    // Limitation: a wake-up lost to a connection failure right after the commit leaves idle
+    // workers waiting until their `wait_for_work` timeout; the entry itself is safe.
     let pool = context.pool.clone();
     let channel = context.queue_channel.clone();
     tokio::spawn(async move {
