@@ -515,3 +515,31 @@ fn tokens_in_urls_never_reach_the_validated_webhook_or_the_peek() {
     );
     assert!(!format!("{p:?}").contains("T0KEN"));
 }
+
+/// Found by fuzzing: `https:/host` is a URL the parser accepts (and a browser follows) as
+/// `https://host/`; the link kept must be that normal form, and never carry credentials even
+/// when the single-slash form hides them from a textual `://` search.
+#[test]
+fn pipeline_links_are_kept_in_normal_form_without_credentials() {
+    for (sent, kept) in [
+        ("https:/can.completed", "https://can.completed/"),
+        (
+            "https:/ci:t0ken@ci.example.com/run/1",
+            "https://ci.example.com/run/1",
+        ),
+        (
+            "https://ci:t0ken@ci.example.com/run/1?a=b",
+            "https://ci.example.com/run/1?a=b",
+        ),
+        (
+            "https://gitlab.com/acme/payment-service/-/pipelines/12345",
+            "https://gitlab.com/acme/payment-service/-/pipelines/12345",
+        ),
+    ] {
+        let mut body = valid();
+        body["pipeline"] = json!({ "url": sent });
+        let webhook = parse_webhook(body.to_string().as_bytes(), header_ts()).unwrap();
+        let url = webhook.pipeline.and_then(|p| p.url);
+        assert_eq!(url.as_deref(), Some(kept), "sent {sent}");
+    }
+}

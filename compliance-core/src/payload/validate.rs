@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    without_user_info, FieldError, Metadata, PayloadError, Pipeline, Repository, Scan, ScanStatus,
-    ValidatedWebhook, SCAN_COMPLETED_EVENT,
+    FieldError, Metadata, PayloadError, Pipeline, Repository, Scan, ScanStatus, ValidatedWebhook,
+    SCAN_COMPLETED_EVENT,
 };
 use crate::clock::Timestamp;
 use crate::repo_url::{RepoUrl, MAX_URL_CHARS};
@@ -246,12 +246,11 @@ impl Checker {
         let url = self
             .string(pipeline, p, "url", Presence::Optional, MAX_URL_CHARS)
             .and_then(|text| {
-                if is_web_url(&text) {
-                    Some(without_user_info(&text))
-                } else {
+                let url = web_url(&text);
+                if url.is_none() {
                     self.error(path(p, "url"), "must be an http or https URL");
-                    None
                 }
+                url
             });
         let provider = self.string(pipeline, p, "provider", Presence::Optional, MAX_NAME_CHARS);
         Some(Pipeline { id, url, provider })
@@ -273,11 +272,18 @@ impl Checker {
     }
 }
 
-/// A link the dashboard may render: http or https with a host. Anything else (`javascript:`
-/// included) is refused.
-fn is_web_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+/// A link the dashboard may render: http or https with a host, in the parser's normal form
+/// (so `https:/host` is kept as `https://host/`, the link a browser would follow) and without
+/// user info. Anything else (`javascript:` included) is refused.
+fn web_url(text: &str) -> Option<String> {
+    let mut url = url::Url::parse(text).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return None;
+    }
+    // Both only fail for URLs that cannot have credentials, which http(s) with a host can.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.into())
 }
 
 pub(super) fn webhook(
