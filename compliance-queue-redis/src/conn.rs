@@ -6,7 +6,7 @@ use std::time::Duration;
 use compliance_core::StoreError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::config::RedisOptions;
 
@@ -15,16 +15,22 @@ use crate::config::RedisOptions;
 /// Opening lazily lets the application start while Redis is down: operations answer
 /// `Unavailable` until Redis can be reached, and the [`ConnectionManager`] reconnects by itself
 /// after a restart.
+///
+/// The manager reconnects only after I/O errors: once a reconnect was refused its credentials
+/// (a user disabled for a while, a password changed on the server first), it would answer
+/// that refusal to every later command, for good. The connector therefore drops a manager
+/// that reports a refused authentication, and the next operation opens a fresh one.
 pub(crate) struct Connector {
     options: RedisOptions,
-    manager: OnceCell<ConnectionManager>,
+    /// `None` before the first use and after a refused authentication.
+    manager: Mutex<Option<ConnectionManager>>,
 }
 
 impl Connector {
     pub(crate) fn new(options: RedisOptions) -> Self {
         Self {
             options,
-            manager: OnceCell::new(),
+            manager: Mutex::new(None),
         }
     }
 
@@ -32,7 +38,8 @@ impl Connector {
         &self.options
     }
 
-    /// The connection, opening it if this is the first use or the first attempt failed.
+    /// The connection, opening it on first use, after a failed attempt, or after Redis refused
+    /// the credentials.
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let options = &self.options;
         let open = async {
@@ -54,7 +61,14 @@ impl Connector {
                 Err(_) => Err(timed_out("connecting to redis", options.connect_timeout)),
             }
         };
-        self.manager.get_or_try_init(|| open).await.cloned()
+        // Held while opening, so that callers arriving meanwhile share the one attempt.
+        let mut slot = self.manager.lock().await;
+        if let Some(manager) = slot.as_ref() {
+            return Ok(manager.clone());
+        }
+        let manager = open.await?;
+        *slot = Some(manager.clone());
+        Ok(manager)
     }
 
     /// Runs `op` on the connection, bounded by the command timeout, with errors mapped.
@@ -68,7 +82,16 @@ impl Connector {
         let limit = self.options.connect_timeout + self.options.command_timeout;
         let attempt = async {
             let connection = self.connection().await?;
-            op(connection).await.map_err(|e| map_error(what, e))
+            match op(connection).await {
+                Ok(value) => Ok(value),
+                Err(error) => {
+                    if error.kind() == ErrorKind::AuthenticationFailed {
+                        // The manager would keep this answer; the next operation starts over.
+                        *self.manager.lock().await = None;
+                    }
+                    Err(map_error(what, error))
+                }
+            }
         };
         match tokio::time::timeout(limit, attempt).await {
             Ok(result) => result,
