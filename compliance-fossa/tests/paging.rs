@@ -1,4 +1,5 @@
-//! Every endpoint at its paging boundaries, request shape and encoding, and a large project.
+//! Every endpoint at its paging boundaries, request shape and encoding (the 20 000-dependency
+//! project is in `bounds.rs`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -238,34 +239,6 @@ async fn the_project_is_looked_up_by_exact_locator() {
     assert!(missing
         .to_string()
         .contains("project or revision not found in FOSSA"));
-}
-
-#[tokio::test]
-async fn a_large_project_is_fetched_completely() {
-    let sim = sim().await;
-    sim.state().generate_project(
-        &ProjectSpec::new(P, 20_000, 5_000, 2026)
-            .with_unresolved(7)
-            .with_revision("big"),
-    );
-    let client = client(&sim, |c| c.with_issues_page_size(1000));
-
-    let snapshot = client.snapshot(P, Some("big")).await.unwrap();
-
-    assert_eq!(snapshot.dependencies.len(), 20_000);
-    assert_eq!(snapshot.unresolved_dependencies, 7);
-    assert_eq!(snapshot.issues.len(), 5_000);
-    let keys: HashSet<_> = snapshot.issues.iter().map(|i| i.key.clone()).collect();
-    assert_eq!(keys.len(), 5_000);
-    let locators: HashSet<_> = snapshot
-        .dependencies
-        .iter()
-        .map(|d| d.locator.as_str())
-        .collect();
-    assert_eq!(locators.len(), 20_000);
-    // 200 dependency pages of 100, one short page after them; 2 + 1 pages per category.
-    assert_eq!(sim.state().requests_to(Endpoint::Dependencies).len(), 201);
-    assert_eq!(sim.state().requests_to(Endpoint::Issues).len(), 3 + 3 + 2);
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use compliance_core::memory::{InMemoryNotifier, InMemoryQueue, InMemoryStore};
 use compliance_core::ports::{
     JobQueue, Notification, NotificationStream, Notifier, ScanSource, Stores,
 };
+use compliance_core::retry::RetryPolicy;
 use compliance_core::signature::{HmacSha256Verifier, WebhookSecret};
 use compliance_core::testing::fixtures;
 use compliance_core::worker::{JobReport, SyncWorker, WorkerConfig};
@@ -44,6 +45,10 @@ struct Rig {
 /// FossaClient pointed at a simulator, which retries nothing itself so that every failure
 /// goes through the worker's retry policy.
 async fn rig(locator: &str) -> Rig {
+    rig_with(locator, RetryPolicy::default()).await
+}
+
+async fn rig_with(locator: &str, retry: RetryPolicy) -> Rig {
     let sim = common::sim().await;
     let clock = Arc::new(ManualClock::new(fixtures::at(0)));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
@@ -72,6 +77,7 @@ async fn rig(locator: &str) -> Rig {
             worker_id: "fossa-sim-worker".to_owned(),
             heartbeat_every: Duration::from_millis(50),
             idle_wait: Duration::from_millis(20),
+            retry,
             ..WorkerConfig::default()
         },
     );
@@ -264,6 +270,74 @@ async fn an_analysing_revision_is_waited_for_not_stored_as_zero_issues() {
     rig.clock.advance(delay);
     let report = rig.worker.run_once().await.unwrap().unwrap();
     assert!(matches!(report, JobReport::Completed { .. }), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_analysis_that_never_finishes_fails_the_job_saying_fossa_had_not_finished() {
+    let rig = rig_with(
+        PROJECT,
+        RetryPolicy {
+            not_ready_delay: Duration::from_secs(15),
+            not_ready_max_wait: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        },
+    )
+    .await;
+    rig.sim.state().load_bundled_fixtures().unwrap();
+    rig.sim
+        .state()
+        .set_analysis(PROJECT, REVISION, Analysis::InProgress)
+        .unwrap();
+    let job = rig.webhook(REVISION).await;
+
+    // FOSSA is asked again every 15 s until a minute has passed, then the job gives up.
+    let mut waits = 0;
+    let error = loop {
+        match rig.worker.run_once().await.unwrap().unwrap() {
+            JobReport::Retrying { delay, .. } => {
+                assert_eq!(delay, Duration::from_secs(15));
+                waits += 1;
+                assert!(waits <= 5, "still waiting after {waits} checks");
+                rig.clock.advance(delay);
+            }
+            JobReport::Failed { error, .. } => break error,
+            other => panic!("expected a retry or a failure, got {other:?}"),
+        }
+    };
+
+    assert_eq!(
+        waits, 4,
+        "checks at 0, 15, 30 and 45 s, the fifth at 60 s gives up"
+    );
+    assert!(
+        error.contains("FOSSA had not finished analysing"),
+        "{error}"
+    );
+    assert_eq!(rig.job_status(job).await, JobStatus::Failed);
+    // Nothing was stored as a result: no scan, no issues, status still unknown.
+    let component = rig
+        .stores
+        .components
+        .get(rig.component.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(component.compliance_status, ComplianceStatus::Unknown);
+    let view = rig
+        .stores
+        .compliance
+        .compliance_view(rig.component.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(view.latest_scan.is_none());
+    assert_eq!(view.issues.total, 0);
+    assert!(rig
+        .sim
+        .state()
+        .requests_to(Endpoint::Issues)
+        .iter()
+        .all(|r| r.status != 200));
 }
 
 #[tokio::test]
