@@ -495,3 +495,32 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     ips.sort();
     assert_eq!(ips, vec!["198.51.100.20", "203.0.113.5"]);
 }
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_without_a_trusted_proxy_setting() {
+    // The default: no proxy is trusted, not even one on loopback or a private network.
+    let h = Harness::new().await;
+    h.register("payment-service", REPO).await;
+
+    for (n, peer) in ["127.0.0.1:40000", "10.1.2.3:40000"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut request = with_peer(signed_webhook(&webhook_body(REPO, &n.to_string())), peer);
+        request
+            .headers_mut()
+            .insert("X-Forwarded-For", "6.6.6.6".parse().unwrap());
+        request
+            .headers_mut()
+            .insert("X-Real-IP", "6.6.6.7".parse().unwrap());
+        assert_eq!(h.send(request).await.status, StatusCode::ACCEPTED);
+    }
+
+    let mut ips: Vec<String> = events(&h)
+        .await
+        .iter()
+        .map(|e| e.source_ip.unwrap().to_string())
+        .collect();
+    ips.sort();
+    assert_eq!(ips, vec!["10.1.2.3", "127.0.0.1"]);
+}
