@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use compliance_fossa::sim::{ProjectSpec, SimHandle};
+use compliance_fossa::sim::{FossaSimulator, ProjectSpec, SimConfig, SimHandle};
 use serde_json::Value;
 
 use super::{SECRET, TOKEN};
@@ -99,6 +99,13 @@ impl Setup {
     }
 }
 
+/// A FOSSA simulator of the test's own, which outlives the server processes.
+pub(crate) async fn fossa() -> SimHandle {
+    FossaSimulator::start(SimConfig::default().with_token("reliability-fossa-token"))
+        .await
+        .expect("simulator starts")
+}
+
 /// A loopback address with a port that was free a moment ago.
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -109,6 +116,11 @@ impl Server {
     /// `http://127.0.0.1:<port><path>`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Whether the process is still running (it exits only when stopped or on a crash).
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -218,39 +230,39 @@ pub(crate) async fn register_components(
     out
 }
 
-/// Waits until every job in `ids` has ended; returns how long that took.
+/// Waits until every job in `ids` has ended; returns how long that took, or the jobs still
+/// open (as the API shows them) when `within` passed first.
 pub(crate) async fn wait_ended(
     server: &Server,
     ids: &BTreeSet<String>,
     within: Duration,
-) -> Option<Duration> {
+) -> Result<Duration, Vec<String>> {
     let client = api_client();
     let started = Instant::now();
     loop {
-        let mut open = 0;
+        let mut open = Vec::new();
         for id in ids {
             let job = client
                 .get(server.url(&format!("/api/sync-jobs/{id}")))
                 .send()
                 .await;
-            let status = match job {
-                Ok(r) if r.status().is_success() => {
-                    r.json::<Value>().await.ok().map(|j| j["status"].clone())
-                }
+            let job = match job {
+                Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
                 _ => None,
             };
-            if !matches!(
-                status.as_ref().and_then(Value::as_str),
-                Some("COMPLETED" | "FAILED" | "SUPERSEDED")
-            ) {
-                open += 1;
+            let status = job.as_ref().and_then(|j| j["status"].as_str());
+            if !matches!(status, Some("COMPLETED" | "FAILED" | "SUPERSEDED")) {
+                open.push(match job {
+                    Some(job) => job.to_string(),
+                    None => format!("{id}: not found"),
+                });
             }
         }
-        if open == 0 {
-            return Some(started.elapsed());
+        if open.is_empty() {
+            return Ok(started.elapsed());
         }
         if started.elapsed() >= within {
-            return None;
+            return Err(open);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -6,7 +6,9 @@
 
 pub(crate) mod audit;
 pub(crate) mod child;
+pub(crate) mod load;
 pub(crate) mod raw;
+pub(crate) mod services;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
