@@ -64,7 +64,6 @@ pub(crate) async fn apply_snapshot(
             .or(apply.snapshot.project.last_analyzed_at),
     )?;
 
-    let t0 = std::time::Instant::now();
     let event_id = check_lease(conn, &apply).await?;
     let component =
         sqlx::query("SELECT last_scan_at, last_sync_job_id FROM components WHERE id = ?")
@@ -112,9 +111,7 @@ pub(crate) async fn apply_snapshot(
         })
         .collect();
 
-    let t1 = t0.elapsed();
     let was_active = active_keys(conn, &apply).await?;
-    let t2 = t0.elapsed();
     let new_issues: Vec<IssueKey> = incoming
         .keys()
         .filter(|k| !was_active.contains(**k))
@@ -163,12 +160,8 @@ pub(crate) async fn apply_snapshot(
     .await
     .map_err(db)?;
 
-    let t3 = t0.elapsed();
     upsert_issues(conn, &apply, scan_id, synced_at, &issue_rows).await?;
-    let t4 = t0.elapsed();
     replace_dependencies(conn, &apply, scan_id, &dependency_rows).await?;
-    let t5 = t0.elapsed();
-    eprintln!("prep {t1:?} active {t2:?} scan {t3:?} issues {t4:?} deps {t5:?}");
     update_component(
         conn,
         &apply,
