@@ -109,6 +109,17 @@ impl TestServer {
         !self.task.is_finished()
     }
 
+    /// Bytes the SQLite database takes on disk (the file, its WAL and shared memory).
+    pub(crate) fn database_bytes(&self) -> u64 {
+        std::fs::read_dir(self._dir.path())
+            .expect("database directory")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("compliance.db"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// Rows in the webhook event log.
     pub(crate) async fn event_count(&self) -> u64 {
         self.stores
