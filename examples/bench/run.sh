@@ -9,9 +9,11 @@
 #   BENCH_SCENARIOS="ceiling sqlite baseline" examples/bench/run.sh
 #   BENCH_DURATION=20 examples/bench/run.sh       # seconds per ingest run (at most 30)
 #
+# It builds first, then holds /tmp/bench.lock (BENCH_LOCK) while measuring.
+#
 # Scenarios: ceiling sqlite sqlite-full baseline latency baseline-latency fanout large
-# postgres redis. PostgreSQL runs use a database of their own (compliance_bench) on
-# BENCH_POSTGRES_ADMIN_URL; Redis runs use the key prefix bench: on BENCH_REDIS_URL.
+# postgres redis. PostgreSQL runs use a database of their own (compliance_e2e_bench) on
+# BENCH_POSTGRES_ADMIN_URL; Redis runs use keys under e2ebench: on BENCH_REDIS_URL (removed afterwards).
 # Everything listens on loopback; every process started here is stopped by its pid.
 set -euo pipefail
 
@@ -24,7 +26,7 @@ CONCURRENCY=${BENCH_CONCURRENCY:-32}
 REPOS=${BENCH_REPOS:-200}
 BAD=${BENCH_BAD_SIGNATURES:-0.05}
 POSTGRES_ADMIN_URL=${BENCH_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}
-POSTGRES_URL=${POSTGRES_ADMIN_URL%/*}/compliance_bench
+POSTGRES_URL=${POSTGRES_ADMIN_URL%/*}/compliance_e2e_bench
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 VENV=${BENCH_VENV:-$ROOT/target/bench-venv}
@@ -47,13 +49,20 @@ RESULTS=$OUT/results.jsonl
 
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
-features=()
-if wants postgres || wants redis; then
-    features=(--features postgres,redis)
-fi
-echo "building (release${features[*]:+, ${features[*]}})…"
-cargo build --release -q -p compliance-examples --bins "${features[@]}"
+# One binary for every scenario (built with the PostgreSQL and Redis adapters), so that
+# switching scenarios never rebuilds it.
+echo "building (release)…"
+cargo build --release -q -p compliance-examples --bins --features postgres,redis
 BIN=$ROOT/target/release
+
+# Only one benchmark at a time on a shared machine: hold the lock while measuring (not while
+# building). BENCH_LOCK= (empty) skips it.
+LOCK=${BENCH_LOCK-/tmp/bench.lock}
+if [[ -n $LOCK ]]; then
+    exec 9> "$LOCK"
+    echo "waiting for $LOCK…"
+    flock 9
+fi
 
 PIDS=()
 cleanup() {
@@ -85,14 +94,14 @@ started() { # pid of the last background process
 
 stop_all() { cleanup; }
 
-server() { # label, extra server flags…
-    local label=$1
-    shift
+server() { # label, database URL (empty: a fresh SQLite file), extra server flags…
+    local label=$1 database=$2
+    shift 2
     local dir=$OUT/$label
     rm -rf "$dir"
     mkdir -p "$dir"
     "$BIN/compliance-server" --listen "$SERVER" \
-        --database-url "sqlite://$dir/compliance.db" \
+        --database-url "${database:-sqlite://$dir/compliance.db}" \
         --webhook-secrets "$SECRET" --admin-tokens "$TOKEN" \
         --fossa-base-url "http://$SIM" --fossa-api-key "$SIM_TOKEN" \
         --rate-per-ip 0 --rate-per-repo 0 --resync-after-secs 0 \
@@ -117,9 +126,9 @@ baseline() {
         python3 -m venv "$VENV"
         "$VENV/bin/pip" install -q -r examples/bench/baseline/requirements.txt
     fi
-    redis-cli -u "$REDIS_URL" del bench:baseline:queue > /dev/null
+    redis-cli -u "$REDIS_URL" del e2ebench:baseline:queue > /dev/null
     export WEBHOOK_SECRET=$SECRET ADMIN_TOKEN=$TOKEN DATABASE_PATH=$dir/baseline.db \
-        REDIS_URL=$REDIS_URL/0 QUEUE_KEY=bench:baseline:queue EVENTS_CHANNEL=bench:baseline:events \
+        REDIS_URL=$REDIS_URL/0 QUEUE_KEY=e2ebench:baseline:queue EVENTS_CHANNEL=e2ebench:baseline:events \
         FOSSA_BASE_URL=http://$SIM FOSSA_API_KEY=$SIM_TOKEN
     (cd examples/bench/baseline && exec "$VENV/bin/uvicorn" app:app --host "${BASELINE%:*}" \
         --port "${BASELINE#*:}" --log-level warning) > "$dir/app.log" 2>&1 &
@@ -150,13 +159,13 @@ if wants ceiling; then
 fi
 
 if wants sqlite; then
-    server sqlite
+    server sqlite ""
     loadgen sqlite "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
     stop_all
 fi
 
 if wants sqlite-full; then
-    server sqlite-full --sqlite-synchronous full
+    server sqlite-full "" --sqlite-synchronous full
     loadgen sqlite-full "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
     stop_all
 fi
@@ -169,7 +178,7 @@ fi
 
 if wants latency; then
     for rate in 100 1000; do
-        server "latency-$rate"
+        server "latency-$rate" ""
         loadgen "latency-$rate" "$SERVER" ingest --repos "$REPOS" --concurrency 64 \
             --rate "$rate" --duration "$DURATION" --bad-signatures 0 --subscribers 1 \
             --drain 10 --server-pid "$LAST_PID"
@@ -187,30 +196,32 @@ fi
 
 if wants fanout; then
     ulimit -n 30000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
-    server fanout
+    server fanout ""
     loadgen fanout "$SERVER" fanout --subscribers "${BENCH_SUBSCRIBERS:-10000}" --rounds 3 \
         --server-pid "$LAST_PID"
     stop_all
 fi
 
 if wants large; then
-    server large
+    server large ""
     loadgen large "$SERVER" large --deps 20000 --issues 5000 --rounds 3 --server-pid "$LAST_PID"
     stop_all
 fi
 
 if wants postgres; then
-    psql -q "$POSTGRES_ADMIN_URL" -c "DROP DATABASE IF EXISTS compliance_bench" \
-        -c "CREATE DATABASE compliance_bench" > /dev/null
-    server postgres --database-url "$POSTGRES_URL"
+    psql -q "$POSTGRES_ADMIN_URL" -c "DROP DATABASE IF EXISTS compliance_e2e_bench" \
+        -c "CREATE DATABASE compliance_e2e_bench" > /dev/null
+    server postgres "$POSTGRES_URL"
     loadgen postgres "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
     stop_all
 fi
 
 if wants redis; then
-    server redis --queue "$REDIS_URL" --redis-key-prefix "bench:$$:"
+    server redis "" --queue "$REDIS_URL" --redis-key-prefix "e2ebench:$$:"
     loadgen redis "$SERVER" "${ingest_args[@]}" --server-pid "$LAST_PID"
     stop_all
+    redis-cli -u "$REDIS_URL" --scan --pattern "e2ebench:$$:*" |
+        xargs -r -n 500 redis-cli -u "$REDIS_URL" del > /dev/null
 fi
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
