@@ -10,7 +10,8 @@
 //!   empty, as a Redis without persistence restarts (the server with `--queue redis://`);
 //! - FOSSA answering 429 with `Retry-After`, 503, slowly past the client's timeout, with a
 //!   dropped connection or cut-off JSON for a share of calls;
-//! - a worker frozen (SIGSTOP) past its lease while it holds a job.
+//! - a worker frozen (SIGSTOP) past its lease while it holds a job, alone and under load
+//!   (a second process on the same database takes the jobs over).
 //!
 //! Each test prints one summary line (`<name>: sent … accepted … lost … duplicates …`), the
 //! figures RELIABILITY.md quotes. The PostgreSQL and Redis tests use a database, a Redis user
@@ -576,5 +577,121 @@ async fn a_worker_frozen_past_its_lease_applies_nothing_and_its_job_completes_on
     );
     first.stop();
     second.stop();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_frozen_past_its_leases_under_load_loses_nothing_and_applies_nothing_twice() {
+    let name = "frozen process under load";
+    let dir = tempfile::tempdir().unwrap();
+    let sim = fossa().await;
+    // Syncs of about a second (three calls of 300 ms), so the frozen workers are mid-job.
+    sim.state().set_latency(None, Duration::from_millis(300));
+    let setup = Setup {
+        database_url: child::sqlite_url(dir.path()),
+        fossa_url: sim.base_url().to_owned(),
+        fossa_token: sim.token().to_owned(),
+        log_dir: dir.path().to_owned(),
+    };
+    let frozen = setup.start("to-freeze", &["--workers", "2"]).await;
+    let mut rescuer = setup.start("rescuer", &["--workers", "2"]).await;
+    let components = child::register_components(&sim, &rescuer, 4).await;
+    let client = child::api_client();
+
+    // Webhooks go to the rescuer; both processes' workers take jobs from the one database.
+    let load = Load::new(components.clone(), sim.state().clone()).paced(Duration::from_millis(50));
+    let stop = CancellationToken::new();
+    let senders = load.spawn(rescuer.addr, SENDERS, &stop);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let frozen_wall = chrono::Utc::now();
+    frozen.freeze();
+    let frozen_at = Instant::now();
+
+    // Jobs still running 3 s later that started before the freeze are the frozen ones'.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut held = BTreeSet::new();
+    for (_, _, component) in &components {
+        let page = child::get(
+            &client,
+            &rescuer,
+            &format!("/api/components/{component}/sync-jobs?status=RUNNING&limit=100"),
+        )
+        .await;
+        for job in page["items"].as_array().unwrap() {
+            let started = job["started_at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            if started.is_some_and(|t| t < frozen_wall) {
+                held.insert(job["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(!held.is_empty(), "the frozen process held no job");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let stopped = Instant::now();
+
+    let accepted = load.accepted();
+    let ids: BTreeSet<String> = accepted.iter().map(|(id, _)| id.clone()).collect();
+    assert!(
+        held.is_subset(&ids),
+        "held jobs that no webhook of the test made"
+    );
+    child::wait_ended(&rescuer, &held, DRAIN_LIMIT)
+        .await
+        .expect("the frozen process's jobs end once their leases expire");
+    let held_ended = frozen_at.elapsed();
+    child::wait_ended(&rescuer, &ids, DRAIN_LIMIT)
+        .await
+        .expect("every accepted job ends");
+    let drained = stopped.elapsed();
+
+    // Woken, the frozen workers find their leases gone and must apply nothing.
+    frozen.thaw();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut applied_twice = Vec::new();
+    for (_, _, component) in &components {
+        let scans = child::get(
+            &client,
+            &rescuer,
+            &format!("/api/components/{component}/scans?limit=1000"),
+        )
+        .await;
+        let mut per_job: HashMap<String, usize> = HashMap::new();
+        for scan in scans["items"].as_array().unwrap() {
+            if let Some(job) = scan["sync_job_id"].as_str() {
+                *per_job.entry(job.to_owned()).or_default() += 1;
+            }
+        }
+        applied_twice.extend(per_job.into_iter().filter(|(_, n)| *n > 1));
+    }
+    assert!(
+        applied_twice.is_empty(),
+        "snapshots applied more than once: {applied_twice:?}"
+    );
+    let sent = load.sent.lock().unwrap().clone();
+    let report = child::audit(&rescuer, &sim, &components, &accepted, &sent).await;
+    assert!(rescuer.is_running(), "{name}: the rescuer died");
+    println!(
+        "{name}: sent {}, accepted {}, lost {}, duplicates {}; a process with 2 workers frozen \
+         (SIGSTOP) while holding {} jobs: they ended {held_ended:.1?} after the freeze (lease \
+         30 s), no snapshot applied twice after it woke; all accepted jobs ended {drained:.1?} \
+         after the load stopped ({} completed, {} superseded, {} dead-lettered; {} components \
+         equal to FOSSA)",
+        sent.len(),
+        accepted.len(),
+        report.lost,
+        report.duplicates,
+        held.len(),
+        report.completed,
+        report.superseded,
+        report.dead_lettered,
+        report.components_checked,
+    );
+    frozen.stop();
+    rescuer.stop();
     sim.shutdown().await;
 }
