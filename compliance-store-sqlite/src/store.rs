@@ -337,3 +337,76 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
 pub fn schema_versions() -> Vec<i64> {
     MIGRATOR.iter().map(|m| m.version).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::Wake;
+
+    /// `(foreign_keys, journal_mode, synchronous, query_only)` as one connection sees them.
+    type Pragmas = (i64, String, i64, i64);
+
+    async fn pragmas(conn: &mut SqliteConnection) -> Pragmas {
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let query_only: i64 = sqlx::query_scalar("PRAGMA query_only")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        (fk, journal, synchronous, query_only)
+    }
+
+    async fn writer_and_reader(store: &SqliteStore) -> (Pragmas, Pragmas) {
+        let writer = store
+            .inner
+            .writer
+            .write(Wake::Nobody, |conn| {
+                Box::pin(async move { Ok(pragmas(conn).await) })
+            })
+            .await
+            .unwrap();
+        let mut reader = store.reader().await.unwrap();
+        let reader = pragmas(&mut reader).await;
+        (writer, reader)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_connection_has_foreign_keys_wal_and_the_chosen_durability() {
+        let dir = tempfile::TempDir::new().unwrap();
+        // SQLite's numbering: 1 NORMAL, 2 FULL.
+        for (durability, level) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+            let path = dir.path().join(format!("{durability:?}.db"));
+            let store = SqliteStore::open(SqliteConfig::file(path).durability(durability))
+                .await
+                .unwrap();
+            let (writer, reader) = writer_and_reader(&store).await;
+            assert_eq!(
+                writer,
+                (1, "wal".to_owned(), level, 0),
+                "{durability:?} writer"
+            );
+            assert_eq!(
+                reader,
+                (1, "wal".to_owned(), level, 1),
+                "{durability:?} reader"
+            );
+            store.close().await;
+        }
+
+        let store = SqliteStore::open(SqliteConfig::memory()).await.unwrap();
+        let (writer, reader) = writer_and_reader(&store).await;
+        assert_eq!((writer.0, writer.3), (1, 0), "memory writer");
+        assert_eq!((reader.0, reader.3), (1, 1), "memory reader");
+        store.close().await;
+    }
+}
