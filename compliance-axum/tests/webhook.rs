@@ -524,3 +524,28 @@ async fn forwarded_for_is_ignored_without_a_trusted_proxy_setting() {
     ips.sort();
     assert_eq!(ips, vec!["10.1.2.3", "127.0.0.1"]);
 }
+
+#[tokio::test]
+async fn the_default_body_limit_is_256_kib() {
+    let h = Harness::new().await;
+    h.register("payment-service", REPO).await;
+    // A valid webhook padded with an extra field to exactly `len` bytes.
+    let padded = |len: usize| {
+        let head = r#"{"event":"fossa.scan.completed","repository":{"url":"https://github.com/acme/payment-service"},"scan":{"revision":"abc123","branch":"main","status":"passed"},"padding":""#;
+        let tail = r#""}"#;
+        let body = format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()));
+        assert_eq!(body.len(), len);
+        body
+    };
+
+    let at_limit = h.send(signed_webhook(&padded(256 * 1024))).await;
+    assert_eq!(at_limit.status, StatusCode::ACCEPTED, "{}", at_limit.text);
+
+    let over = h.send(signed_webhook(&padded(256 * 1024 + 1))).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        over.json()["error"].as_str().unwrap().contains("262144"),
+        "{}",
+        over.text
+    );
+}
