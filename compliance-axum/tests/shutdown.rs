@@ -1,5 +1,5 @@
 //! Graceful shutdown (in-flight requests finish, new connections are refused) and readiness,
-//! with a store that answers slowly.
+//! with a store that answers slowly and a queue that is down.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -16,9 +16,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use compliance_core::domain::{Component, ComponentQuery, ComponentSummary, NewComponent, Page};
-use compliance_core::memory::InMemoryStore;
-use compliance_core::ports::{ComponentDirectory, Stores};
-use compliance_core::{ComponentId, RepoUrl, StoreError, Timestamp};
+use compliance_core::memory::{InMemoryQueue, InMemoryStore};
+use compliance_core::ports::{
+    ComponentDirectory, DeadLetter, JobQueue, QueuePlacement, QueueStats, Reservation, Stores,
+};
+use compliance_core::{ComponentId, RepoUrl, StoreError, SyncJobId, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A directory whose list takes a while, like a slow query.
@@ -103,6 +105,73 @@ async fn readiness_reports_a_store_that_does_not_answer_in_time() {
         serde_json::json!({"status": "unavailable", "store": "timeout", "queue": "ok"})
     );
     // Liveness does not depend on the store.
+    assert_eq!(
+        h.send(get("/healthz", None)).await.status,
+        axum::http::StatusCode::OK
+    );
+}
+
+/// A queue whose backend went away: every call fails as unavailable.
+struct DownQueue(InMemoryQueue);
+
+fn down() -> StoreError {
+    StoreError::Unavailable {
+        context: "queue backend unreachable".into(),
+        source: None,
+    }
+}
+
+#[async_trait]
+impl JobQueue for DownQueue {
+    fn placement(&self) -> QueuePlacement {
+        self.0.placement()
+    }
+    async fn enqueue(&self, _: SyncJobId, _: Duration) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn reserve(&self, _: &str, _: Duration) -> Result<Option<Reservation>, StoreError> {
+        Err(down())
+    }
+    async fn extend(&self, _: &Reservation, _: Duration) -> Result<Reservation, StoreError> {
+        Err(down())
+    }
+    async fn ack(&self, _: &Reservation) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn retry(&self, _: &Reservation, _: Duration) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn dead_letter(&self, _: &Reservation, _: &str) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn stats(&self) -> Result<QueueStats, StoreError> {
+        Err(down())
+    }
+    async fn dead_letters(&self, _: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        Err(down())
+    }
+    async fn redrive(&self, _: SyncJobId) -> Result<bool, StoreError> {
+        Err(down())
+    }
+}
+
+#[tokio::test]
+async fn readiness_reports_a_queue_that_is_down() {
+    let h = Harness::with(Setup {
+        queue: Some(Arc::new(DownQueue(InMemoryQueue::new()))),
+        ..Setup::default()
+    })
+    .await;
+
+    let reply = h.send(get("/readyz", None)).await;
+
+    assert_eq!(reply.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"status": "unavailable", "store": "ok", "queue": "error"})
+    );
+    // The queue's error text is logged, not sent to the prober.
+    assert!(!reply.text.contains("unreachable"), "{}", reply.text);
     assert_eq!(
         h.send(get("/healthz", None)).await.status,
         axum::http::StatusCode::OK

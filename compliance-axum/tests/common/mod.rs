@@ -48,6 +48,8 @@ pub struct Harness {
 pub struct Setup {
     pub ingest: IngestConfig,
     pub stores: Option<Stores>,
+    /// The queue port, instead of `Harness::queue` (which is then not the one in use).
+    pub queue: Option<Arc<dyn JobQueue>>,
     pub configure: Box<dyn FnOnce(ApiBuilder) -> ApiBuilder>,
 }
 
@@ -56,6 +58,7 @@ impl Default for Setup {
         Self {
             ingest: IngestConfig::default(),
             stores: None,
+            queue: None,
             configure: Box::new(|b| b),
         }
     }
@@ -93,7 +96,7 @@ impl Harness {
             Arc::new(HmacSha256Verifier::new(vec![WebhookSecret::new(
                 "primary", SECRET,
             )]));
-        let queue_port: Arc<dyn JobQueue> = queue.clone();
+        let queue_port: Arc<dyn JobQueue> = setup.queue.unwrap_or_else(|| queue.clone());
         let notifier_port: Arc<dyn Notifier> = notifier.clone();
         let ingest = IngestService::new(
             verifier.clone(),
