@@ -37,15 +37,39 @@ struct Case<'a> {
     client: reqwest::Client,
     /// Requests checked so far, by status.
     checked: std::sync::Mutex<std::collections::BTreeMap<u16, usize>>,
+    /// Sync jobs in the store after the last check.
+    jobs: std::sync::Mutex<u64>,
 }
 
-impl Case<'_> {
-    /// Checks one answer: the expected status, the server still up, and at most one new
-    /// event-log row whose stored payload and fields are bounded.
+impl<'a> Case<'a> {
+    /// Cases against `server`, once the demo's first syncs have settled.
+    async fn new(server: &'a TestServer) -> Self {
+        harness::audit::wait_settled(&server.stores, Duration::from_secs(30))
+            .await
+            .expect("demo syncs settle");
+        Self {
+            server,
+            client: reqwest::Client::new(),
+            checked: std::sync::Mutex::default(),
+            jobs: std::sync::Mutex::new(server.job_count().await),
+        }
+    }
+
+    /// Checks one answer: the expected status, the server still up, no sync job unless the
+    /// answer was 202 (then at most one), and at most one new event-log row whose stored
+    /// payload and fields are bounded.
     async fn expect(&self, name: &str, status: u16, expected: u16, events_before: u64) {
         assert_eq!(status, expected, "{name}: status");
         *self.checked.lock().unwrap().entry(status).or_default() += 1;
         assert!(self.server.is_running(), "{name}: the server stopped");
+        let jobs_now = self.server.job_count().await;
+        let jobs_before = std::mem::replace(&mut *self.jobs.lock().unwrap(), jobs_now);
+        let allowed = u64::from(expected == 202);
+        assert!(
+            jobs_now <= jobs_before + allowed,
+            "{name}: {} sync jobs created by one request answered {expected}",
+            jobs_now.saturating_sub(jobs_before)
+        );
         let events_after = self.server.event_count().await;
         assert!(
             events_after <= events_before + 1,
@@ -184,11 +208,7 @@ async fn hostile_requests_get_their_documented_status_and_bounded_log_rows() {
         &tolerance,
     ])
     .await;
-    let case = Case {
-        server: &server,
-        client: reqwest::Client::new(),
-        checked: std::sync::Mutex::default(),
-    };
+    let case = Case::new(&server).await;
 
     bodies(&case).await;
     signatures_and_timestamps(&case).await;
@@ -620,11 +640,7 @@ async fn header_injection(case: &Case<'_>) {
 async fn duplicate_keys_do_not_escape_the_repository_rate_limit() {
     // One webhook a second per repository, bursts of ten.
     let server = TestServer::demo(&["--rate-per-ip", "0", "--rate-per-repo", "1"]).await;
-    let case = Case {
-        server: &server,
-        client: reqwest::Client::new(),
-        checked: std::sync::Mutex::default(),
-    };
+    let case = Case::new(&server).await;
     let mut statuses = Vec::new();
     for n in 0..30 {
         // `repository` twice, so a reader that stops at duplicates sees no repository.

@@ -120,6 +120,20 @@ impl TestServer {
             .sum()
     }
 
+    /// Sync jobs in the store, whatever their status.
+    pub(crate) async fn job_count(&self) -> u64 {
+        let query = compliance_core::domain::JobQuery {
+            page: compliance_core::domain::PageRequest::new(0, 1),
+            ..compliance_core::domain::JobQuery::default()
+        };
+        self.stores
+            .jobs
+            .list_jobs(&query)
+            .await
+            .expect("list jobs")
+            .total
+    }
+
     /// Rows in the webhook event log.
     pub(crate) async fn event_count(&self) -> u64 {
         self.stores
