@@ -6,8 +6,9 @@
 //!   same database (SQLite, and PostgreSQL);
 //! - PostgreSQL connections terminated mid-load, and the database refusing connections for
 //!   a while (the server on PostgreSQL);
-//! - Redis dropping the server's connections mid-load, and once going away and coming back
-//!   empty, as a Redis without persistence restarts (the server with `--queue redis://`);
+//! - Redis dropping the server's connections mid-load, refusing its credentials for a while,
+//!   and once going away and coming back empty, as a Redis without persistence restarts (the
+//!   server with `--queue redis://`, through a proxy of the test's own);
 //! - FOSSA answering 429 with `Retry-After`, 503, slowly past the client's timeout, with a
 //!   dropped connection or cut-off JSON for a share of calls;
 //! - a worker frozen (SIGSTOP) past its lease while it holds a job, alone and under load
@@ -38,6 +39,7 @@ use compliance_fossa::sim::{Endpoint, Fault, RevisionChange, SimState};
 use harness::audit::{audit, wait_settled, Accepted};
 use harness::child::{self, fossa, Server, Setup};
 use harness::load::Load;
+use harness::proxy::Proxy;
 use harness::services::{self, PgDatabase, RedisUser};
 use harness::{now_secs, signed_post, webhook_body, TestServer, WEBHOOK_PATH};
 use tokio_util::sync::CancellationToken;
@@ -327,7 +329,22 @@ async fn redis_dropping_clients_and_restarting_empty_mid_load_loses_no_accepted_
         return;
     };
     let redis = RedisUser::create(&base, "queue");
-    let name = "Redis clients killed, Redis restarted";
+    // The server reaches Redis through a proxy of the test's own, which can stand for a
+    // restart (connections reset, new ones refused) without touching the shared Redis.
+    let target = url::Url::parse(&base).unwrap();
+    let upstream = tokio::net::lookup_host((
+        target.host_str().unwrap_or("127.0.0.1"),
+        target.port().unwrap_or(6379),
+    ))
+    .await
+    .unwrap()
+    .next()
+    .unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let mut through_proxy = url::Url::parse(&redis.url).unwrap();
+    through_proxy.set_ip_host(proxy.addr.ip()).unwrap();
+    through_proxy.set_port(Some(proxy.addr.port())).unwrap();
+    let name = "Redis clients killed, credentials refused, Redis restarted";
     // Limitation: paced (each sender waits 20 ms, about 125 webhooks a second in all). Unpaced,
     // about 230 a second on 4 components, the server on the Redis queue completed 1 sync in
     // 10 s without any fault: every entry its two workers reached had already been superseded
@@ -340,7 +357,7 @@ async fn redis_dropping_clients_and_restarting_empty_mid_load_loses_no_accepted_
             "--workers",
             "2",
             "--queue",
-            &redis.url,
+            through_proxy.as_str(),
             "--redis-key-prefix",
             &redis.prefix,
         ],
@@ -360,21 +377,32 @@ async fn redis_dropping_clients_and_restarting_empty_mid_load_loses_no_accepted_
         faults.push(format!("{killed} clients killed: {recovered}"));
     }
 
-    // A restart: Redis unreachable for the server for 3 s (its connections dropped, new ones
-    // refused at login), then back without the queue's keys, as a Redis that keeps nothing on
-    // disk (like the CI's) comes back.
+    // Redis refusing the server's credentials for 3 s (its user off, its connections
+    // dropped), as while a password is changed on the server first.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.enable(false);
     let killed = redis.kill_clients();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let lost_keys = redis.delete_keys();
     let from = run.load.accepted().len();
     redis.enable(true);
     let back = Instant::now();
     let recovered = run.recovered(back, from).await;
     faults.push(format!(
-        "restart ({killed} clients killed, 3 s unreachable, {lost_keys} keys lost), after it: \
-         {recovered}"
+        "credentials refused for 3 s ({killed} clients killed), after it: {recovered}"
+    ));
+
+    // A restart: connections reset and new ones refused for 3 s, then Redis back without the
+    // queue's keys, as a Redis that keeps nothing on disk (like the CI's) comes back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.down();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lost_keys = redis.delete_keys();
+    let from = run.load.accepted().len();
+    proxy.up().await;
+    let back = Instant::now();
+    let recovered = run.recovered(back, from).await;
+    faults.push(format!(
+        "restart (connections reset, 3 s refused, {lost_keys} keys lost), after it: {recovered}"
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
     run.finish(name, &faults).await;

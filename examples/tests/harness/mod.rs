@@ -7,6 +7,7 @@
 pub(crate) mod audit;
 pub(crate) mod child;
 pub(crate) mod load;
+pub(crate) mod proxy;
 pub(crate) mod raw;
 pub(crate) mod services;
 
