@@ -266,6 +266,31 @@ async fn sigkill_during_load_loses_no_accepted_webhook_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long variant: ten SIGKILLs in a row"]
+async fn sigkill_ten_times_during_load_loses_no_accepted_webhook_on_sqlite() {
+    let mut run = Loaded::start(None, "kill-0", &["--workers", "2"]).await;
+    let mut faults = Vec::new();
+    for round in 1..=10 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        run.server.kill9();
+        let killed_at = Instant::now();
+        let from = run.load.accepted().len();
+        run.server = run
+            .setup
+            .start_at(
+                &format!("kill-{round}"),
+                run.server.addr,
+                &["--workers", "2"],
+            )
+            .await;
+        let recovered = run.recovered(killed_at, from).await;
+        faults.push(format!("kill {round}: {recovered}"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run.finish("kill -9 ten times (SQLite)", &faults).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_load_loses_no_accepted_webhook_on_postgres() {
     let Some(base) = services::service_url("COMPLIANCE_TEST_POSTGRES_URL") else {
         return;

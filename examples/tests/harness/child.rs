@@ -289,14 +289,24 @@ pub(crate) async fn audit(
 
     let mut jobs: HashMap<String, Value> = HashMap::new();
     for (_, _, component) in components {
-        let page = get(
-            &client,
-            server,
-            &format!("/api/components/{component}/sync-jobs?limit=1000"),
-        )
-        .await;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        assert!(items.len() < 1000, "more jobs than one page");
+        let mut items = Vec::new();
+        loop {
+            let page = get(
+                &client,
+                server,
+                &format!(
+                    "/api/components/{component}/sync-jobs?limit=1000&offset={}",
+                    items.len()
+                ),
+            )
+            .await;
+            let got = page["items"].as_array().cloned().unwrap_or_default();
+            let last = got.len() < 1000;
+            items.extend(got);
+            if last {
+                break;
+            }
+        }
         let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
         for job in items {
             if let Some(event) = job["webhook_event_id"].as_str() {
