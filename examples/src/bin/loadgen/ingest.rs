@@ -542,3 +542,120 @@ impl IngestReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn plan(fleet: Arc<Fleet>, bad_share: f64) -> Plan {
+        let now = Instant::now();
+        Plan {
+            fleet,
+            next: AtomicU64::new(0),
+            start: now,
+            measure_from: now,
+            deadline: now,
+            rate: 0.0,
+            limit: None,
+            bad_share,
+            secret: String::new(),
+        }
+    }
+
+    async fn fleet(repos: u32) -> Arc<Fleet> {
+        let shape = ProjectShape {
+            dependencies: 2,
+            issues: 1,
+            churn: 1,
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        Arc::new(Fleet::start(addr, "t", "r", repos, shape).await.unwrap())
+    }
+
+    fn rev(fleet: &Fleet, repo: u32, seq: u64) -> String {
+        format!("{:08x}{repo:08x}{seq:024x}", fleet.run_id)
+    }
+
+    fn completed(job: &str, revision: Option<String>, at: Instant) -> SyncEvent {
+        SyncEvent {
+            sync_job_id: job.to_owned(),
+            revision,
+            issues: None,
+            dependencies: None,
+            completed: true,
+            at,
+        }
+    }
+
+    fn sent(job: &str, repo: u32, seq: u64, at: Instant) -> Sent {
+        Sent {
+            sync_id: job.to_owned(),
+            repo,
+            seq,
+            at,
+            measured: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_signatures_are_the_requested_share_spread_evenly() {
+        let fleet = fleet(1).await;
+        let bad = |share: f64, n: u64| {
+            let plan = plan(fleet.clone(), share);
+            (0..n).filter(|&i| plan.is_bad(i)).count()
+        };
+        assert_eq!(bad(0.05, 1000), 50);
+        assert_eq!(bad(0.05, 20), 1);
+        assert_eq!(bad(0.0, 1000), 0);
+        assert_eq!(bad(1.0, 1000), 1000);
+        assert_eq!(bad(0.5, 10), 5);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_is_shown_by_its_own_job_or_the_first_newer_one_of_its_repository() {
+        let fleet = fleet(2).await;
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Repository 1: job a (seq 1) completes at 10 ms; seq 5 at 30 ms and seq 3 at 50 ms
+        // (announced out of order); a failed job and a revision of another run count as
+        // nothing.
+        let mut other_run = rev(&fleet, 1, 9);
+        other_run.replace_range(0..8, &format!("{:08x}", fleet.run_id.wrapping_add(1)));
+        let mut failed = completed("f", Some(rev(&fleet, 1, 8)), at(5));
+        failed.completed = false;
+        let events = vec![
+            completed("a", Some(rev(&fleet, 1, 1)), at(10)),
+            completed("x", Some(rev(&fleet, 1, 5)), at(30)),
+            completed("y", Some(rev(&fleet, 1, 3)), at(50)),
+            completed("z", Some(other_run), at(1)),
+            failed,
+        ];
+        let webhooks = vec![
+            sent("a", 1, 1, at(0)), // own job: 10 ms
+            sent("b", 1, 2, at(2)), // covered by seq 5 at 30 ms (earlier than seq 3)
+            sent("c", 1, 4, at(4)), // covered by seq 5: 26 ms
+            sent("d", 1, 6, at(6)), // nothing newer than 5: missing
+            sent("e", 0, 1, at(0)), // another repository: missing
+        ];
+
+        let coverage = Coverage::new(&fleet, &events);
+        assert_eq!(coverage.failed, 1);
+        assert_eq!(coverage.shown(&webhooks[0]), Some((at(10), true)));
+        assert_eq!(coverage.shown(&webhooks[1]), Some((at(30), false)));
+        assert_eq!(coverage.shown(&webhooks[2]), Some((at(30), false)));
+        assert_eq!(coverage.shown(&webhooks[3]), None);
+        assert_eq!(coverage.missing(&webhooks), 2);
+
+        // Two subscribers that saw the same events: every figure counts both.
+        let report = sync_report(&fleet, &webhooks, &[events.clone(), events]);
+        assert_eq!(report.subscribers, 2);
+        assert_eq!(report.accepted, 5);
+        assert_eq!((report.own, report.covered, report.missing), (2, 4, 4));
+        assert_eq!(report.failed_events, 2);
+        assert_eq!(report.latency.count, 6);
+        assert_eq!(report.latency.max_ms, 28.0);
+        assert_eq!(report.latency_own.p50_ms, 10.0);
+    }
+}
