@@ -130,6 +130,8 @@ async fn killed_connections_lose_no_accepted_webhook() {
 
     let store = instances[0].store.clone();
     load::drain(&store, Duration::from_secs(120)).await;
+    // Entries whose ack was cut off are reclaimed after their lease (10 s) and acknowledged.
+    load::drain_queue(&store, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     shutdown.cancel();
     for instance in instances {
@@ -239,6 +241,7 @@ async fn an_unreachable_database_fails_fast_and_recovers() {
     .expect("events arrive after the gap");
 
     load::drain(&store, Duration::from_secs(120)).await;
+    load::drain_queue(&store, Duration::from_secs(30)).await;
     shutdown.cancel();
     instance.stop().await;
     let statuses = load::job_statuses(&store).await;

@@ -206,6 +206,26 @@ pub(crate) async fn drain(store: &PgStore, limit: Duration) {
     }
 }
 
+/// Waits, with the workers still running, until the queue holds no entry and no dead letter.
+///
+/// An `ack` whose connection was killed leaves its entry leased although the job has ended;
+/// the entry becomes visible when the lease runs out and the next worker to reserve it
+/// acknowledges it on sight. So after faults the queue empties within about one lease.
+pub(crate) async fn drain_queue(store: &PgStore, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        match store.queue().stats().await {
+            Ok(stats) if stats.depth() == 0 && stats.dead == 0 => return,
+            Ok(stats) => assert!(
+                Instant::now() < deadline,
+                "queue not empty after {limit:?}: {stats:?}"
+            ),
+            Err(err) => assert!(Instant::now() < deadline, "queue still failing: {err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Every job's final status, read directly.
 pub(crate) async fn job_statuses(store: &PgStore) -> HashMap<SyncJobId, (String, Option<Uuid>)> {
     let rows: Vec<(Uuid, String, Option<Uuid>)> =
