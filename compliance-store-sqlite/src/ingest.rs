@@ -374,6 +374,49 @@ async fn write_accepts(
     })
 }
 
+// The group's set-based statements. Each takes its keys as one JSON array bound to `?`; the
+// array must drive the lookup (json_each outermost, one index search per element), never be
+// re-read for every row of a table: `plans_walk_the_json_list_not_the_tables` checks it.
+
+/// Accepted deliveries with the given delivery keys.
+const PRIOR_DELIVERIES: &str =
+    "SELECT delivery_key, id, sync_job_id, component_id, received_at FROM webhook_events \
+     WHERE accepted = 1 AND delivery_key IN (SELECT value FROM json_each(?))";
+
+/// The components with the given ids (hex).
+const COMPONENT_DATA: &str = "SELECT id, last_scan_at, last_sync_job_id FROM components \
+     WHERE id IN (SELECT unhex(value) FROM json_each(?))";
+
+/// The pending jobs of the given components (hex ids).
+const PENDING_JOBS: &str =
+    "SELECT id, component_id, branch, scan_completed_at, webhook_event_id FROM sync_jobs \
+     WHERE status = 'QUEUED' AND component_id IN (SELECT unhex(value) FROM json_each(?)) \
+     ORDER BY queued_at, id";
+
+/// Jobs `QUEUED` or `RUNNING`.
+const ACTIVE_JOBS: &str = "SELECT count(*) FROM sync_jobs WHERE status IN ('QUEUED', 'RUNNING')";
+
+/// Supersedes the listed jobs (`[{id, by, at, event}]`) that are still queued. The `+` keeps
+/// SQLite from walking every queued job through the status index and re-reading the JSON
+/// list for each: the list drives, each element finds its job by primary key.
+const SUPERSEDE_JOBS: &str =
+    "WITH v AS (SELECT unhex(value ->> 'id') AS id, unhex(value ->> 'by') AS by, \
+     value ->> 'at' AS at FROM json_each(?)) \
+     UPDATE sync_jobs SET status = 'SUPERSEDED', superseded_by = v.by, completed_at = v.at, \
+     next_attempt_at = NULL FROM v WHERE sync_jobs.id = v.id AND +sync_jobs.status = 'QUEUED'";
+
+/// Settles the events of the listed jobs.
+const SETTLE_EVENTS: &str =
+    "WITH v AS (SELECT unhex(value ->> 'event') AS id, value ->> 'at' AS at \
+     FROM json_each(?) WHERE value ->> 'event' IS NOT NULL) \
+     UPDATE webhook_events SET processing_status = 'PROCESSED', processed_at = v.at \
+     FROM v WHERE webhook_events.id = v.id";
+
+/// Drops the queue entries of the listed jobs unless a live lease holds one.
+const DROP_ENTRIES: &str = "DELETE FROM queue_entries \
+     WHERE job_id IN (SELECT unhex(value ->> 'id') FROM json_each(?)) \
+     AND dead_at IS NULL AND (lease_token IS NULL OR visible_at <= ?)";
+
 /// Accepted deliveries already stored for the group's delivery keys.
 async fn prior_deliveries(
     conn: &mut SqliteConnection,
@@ -386,13 +429,10 @@ async fn prior_deliveries(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = sqlx::query(
-        "SELECT delivery_key, id, sync_job_id, component_id, received_at FROM webhook_events \
-         WHERE accepted = 1 AND delivery_key IN (SELECT value FROM json_each(?))",
-    )
-    .bind(text_list(keys))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(PRIOR_DELIVERIES)
+        .bind(text_list(keys))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
         if let Some((key, prior)) = prior_delivery(row) {
@@ -419,13 +459,10 @@ async fn component_data(
     group: &[Prepared],
 ) -> Result<HashMap<ComponentId, ComponentData>, sqlx::Error> {
     let ids: HashSet<ComponentId> = group.iter().map(|p| p.job.component_id).collect();
-    let rows = sqlx::query(
-        "SELECT id, last_scan_at, last_sync_job_id FROM components \
-         WHERE id IN (SELECT unhex(value) FROM json_each(?))",
-    )
-    .bind(id_list(ids.iter().map(ComponentId::as_uuid)))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(COMPONENT_DATA)
+        .bind(id_list(ids.iter().map(ComponentId::as_uuid)))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
         let id: uuid::Uuid = sqlx::Row::try_get(row, "id")?;
@@ -452,14 +489,10 @@ async fn pending_jobs(
     if components.is_empty() {
         return Ok(pending);
     }
-    let rows = sqlx::query(
-        "SELECT id, component_id, branch, scan_completed_at, webhook_event_id FROM sync_jobs \
-         WHERE status = 'QUEUED' AND component_id IN (SELECT unhex(value) FROM json_each(?)) \
-         ORDER BY queued_at, id",
-    )
-    .bind(id_list(components.keys().map(ComponentId::as_uuid)))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(PENDING_JOBS)
+        .bind(id_list(components.keys().map(ComponentId::as_uuid)))
+        .fetch_all(&mut *conn)
+        .await?;
     for row in &rows {
         let id: uuid::Uuid = sqlx::Row::try_get(row, "id")?;
         let component: uuid::Uuid = sqlx::Row::try_get(row, "component_id")?;
@@ -481,10 +514,9 @@ async fn pending_jobs(
 
 /// How many jobs are `QUEUED` or `RUNNING`.
 pub(crate) async fn active_jobs(conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sync_jobs WHERE status IN ('QUEUED', 'RUNNING')")
-            .fetch_one(&mut *conn)
-            .await?;
+    let n: i64 = sqlx::query_scalar(ACTIVE_JOBS)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -602,34 +634,20 @@ async fn supersede_before(
         })
         .collect();
     let list = serde_json::Value::Array(list).to_string();
-    sqlx::query(
-        "WITH v AS (SELECT unhex(value ->> 'id') AS id, unhex(value ->> 'by') AS by, \
-         value ->> 'at' AS at FROM json_each(?)) \
-         UPDATE sync_jobs SET status = 'SUPERSEDED', superseded_by = v.by, completed_at = v.at, \
-         next_attempt_at = NULL FROM v WHERE sync_jobs.id = v.id AND sync_jobs.status = 'QUEUED'",
-    )
-    .bind(list.as_str())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "WITH v AS (SELECT unhex(value ->> 'event') AS id, value ->> 'at' AS at \
-         FROM json_each(?) WHERE value ->> 'event' IS NOT NULL) \
-         UPDATE webhook_events SET processing_status = 'PROCESSED', processed_at = v.at \
-         FROM v WHERE webhook_events.id = v.id",
-    )
-    .bind(list.as_str())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(SUPERSEDE_JOBS)
+        .bind(list.as_str())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(SETTLE_EVENTS)
+        .bind(list.as_str())
+        .execute(&mut *conn)
+        .await?;
     let now = group.iter().map(|p| bound(p.now)).max().unwrap_or(i64::MIN);
-    sqlx::query(
-        "DELETE FROM queue_entries \
-         WHERE job_id IN (SELECT unhex(value ->> 'id') FROM json_each(?)) \
-         AND dead_at IS NULL AND (lease_token IS NULL OR visible_at <= ?)",
-    )
-    .bind(list.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(DROP_ENTRIES)
+        .bind(list.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -680,5 +698,51 @@ mod tests {
         bound_payload(&mut event, 3);
         assert_eq!(event.raw_payload, "é");
         assert!(event.payload_truncated);
+    }
+
+    /// The query plan of `sql`, one line per step.
+    async fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, "detail"))
+            .collect()
+    }
+
+    /// Each statement of the hot path looks rows up from the JSON list: no table is scanned
+    /// (a nested scan of a growing table, or of the list per row, made ingest slower with
+    /// every queued job), and no search runs before the list is read.
+    #[tokio::test]
+    async fn plans_walk_the_json_list_not_the_tables() {
+        use sqlx::Connection;
+
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        crate::store::MIGRATOR.run(&mut conn).await.unwrap();
+        for sql in [
+            PRIOR_DELIVERIES,
+            COMPONENT_DATA,
+            PENDING_JOBS,
+            SUPERSEDE_JOBS,
+            SETTLE_EVENTS,
+            DROP_ENTRIES,
+        ] {
+            let steps = plan(&mut conn, sql).await;
+            for step in &steps {
+                let scans_table = step.starts_with("SCAN") && !step.contains("json_each");
+                assert!(!scans_table, "{step} in {steps:?} for {sql}");
+            }
+            let first_search = steps.iter().position(|s| s.starts_with("SEARCH"));
+            let first_list = steps.iter().position(|s| s.contains("json_each"));
+            if let (Some(search), Some(list)) = (first_search, first_list) {
+                let list_first =
+                    list < search || steps.iter().any(|s| s.starts_with("LIST SUBQUERY"));
+                assert!(list_first, "the list does not drive {steps:?} for {sql}");
+            }
+        }
+        // Counting active jobs reads the status index only.
+        let steps = plan(&mut conn, ACTIVE_JOBS).await;
+        assert!(steps.iter().all(|s| s.contains("INDEX")), "{steps:?}");
     }
 }

@@ -27,7 +27,7 @@ use crate::writer::Writer;
 pub(crate) const PRUNE_SLICE: i64 = 5_000;
 
 /// The schema migrations embedded in this build.
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Every store port of compliance-core on one SQLite database, plus its in-store job queue
 /// ([`SqliteStore::queue`]).
