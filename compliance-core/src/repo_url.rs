@@ -355,11 +355,16 @@ fn path_segments(path: &str) -> Result<Vec<Segment>, RepoUrlError> {
     Ok(segments)
 }
 
-fn strip_git_suffix(name: &str) -> &str {
-    let cut = name.len().saturating_sub(4);
-    match (name.get(..cut), name.get(cut..)) {
-        (Some(stem), Some(suffix)) if suffix.eq_ignore_ascii_case(".git") => stem,
-        _ => name,
+/// `name` without its `.git` suffixes: all of them, so that the key's name has none left to
+/// lose when the key is parsed again (`repo.git.git` would otherwise key as `repo.git`,
+/// which parses to `repo`; found by fuzzing).
+fn strip_git_suffix(mut name: &str) -> &str {
+    loop {
+        let cut = name.len().saturating_sub(4);
+        match (name.get(..cut), name.get(cut..)) {
+            (Some(stem), Some(suffix)) if suffix.eq_ignore_ascii_case(".git") => name = stem,
+            _ => return name,
+        }
     }
 }
 
@@ -456,6 +461,27 @@ mod tests {
         assert_eq!(strip_git_suffix(".git"), "");
         assert_eq!(strip_git_suffix("git"), "git");
         assert_eq!(strip_git_suffix("répo.git"), "répo");
+        assert_eq!(strip_git_suffix("repo.git.GIT"), "repo");
+        assert_eq!(strip_git_suffix(".git.git"), "");
+    }
+
+    #[test]
+    fn a_name_with_several_git_suffixes_keys_as_a_fixed_point() {
+        // Found by fuzzing: the key kept one `.git`, which the next parse removed.
+        for url in [
+            "https://github.com/acme/shop.git.git",
+            "https://xn-.vx-ale/ale/\u{e4}/\u{f6}ttps://xn-.vx-ale/ale/\u{e4}/\u{f6}.git.git",
+        ] {
+            let key = RepoUrl::parse(url).unwrap().key().to_owned();
+            assert!(!key.to_ascii_lowercase().ends_with(".git"), "{url}: {key}");
+            assert_eq!(RepoUrl::parse(&key).unwrap().key(), key, "{url}");
+        }
+        assert_eq!(
+            RepoUrl::parse("https://github.com/acme/shop.git.git")
+                .unwrap()
+                .key(),
+            "github.com/acme/shop"
+        );
     }
 
     #[test]
