@@ -121,7 +121,9 @@ async def relay_events():
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     backend.db = await common.open_db()
-    backend.redis = aioredis.from_url(common.REDIS_URL, decode_responses=True)
+    # No read timeout: the event relay waits on pub/sub for as long as nothing happens
+    # (redis-py's default timeout would end it after a few quiet seconds).
+    backend.redis = aioredis.from_url(common.REDIS_URL, decode_responses=True, socket_timeout=None)
     relay = asyncio.create_task(relay_events())
     yield
     relay.cancel()

@@ -229,7 +229,9 @@ async def sync_fossa_results(db, redis, fossa, sync_job_id, component_id, revisi
 async def main():
     logging.basicConfig(level=logging.INFO)
     db = await common.open_db()
-    redis = aioredis.from_url(common.REDIS_URL, decode_responses=True)
+    # No read timeout: BRPOP blocks until a job comes (redis-py's default timeout is no
+    # longer than the BRPOP wait and would end the worker when the queue is quiet).
+    redis = aioredis.from_url(common.REDIS_URL, decode_responses=True, socket_timeout=None)
     fossa = FossaClient(common.FOSSA_BASE_URL, common.FOSSA_API_KEY)
     log.info("worker waiting for jobs on %s", common.QUEUE_KEY)
     while True:

@@ -38,7 +38,7 @@ pub(crate) async fn subscribe(
     let confirmed = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(message) = socket.next().await {
             if let Message::Text(text) = message.map_err(|e| e.to_string())? {
-                if text.as_str().contains(r#""type":"subscribed""#) {
+                if is_subscribed(text.as_str()) {
                     return Ok(());
                 }
             }
@@ -48,6 +48,17 @@ pub(crate) async fn subscribe(
     .await
     .map_err(|_| "no subscribed reply in 30 s".to_owned())?;
     confirmed.map(|()| socket)
+}
+
+/// Whether `text` is the server's `subscribed` reply (parsed, not matched as text: the
+/// baseline's JSON has spaces after its colons).
+fn is_subscribed(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Reply>(text).is_ok_and(|r| r.kind == "subscribed")
 }
 
 /// A sync event as a subscriber saw it.
@@ -171,5 +182,19 @@ mod tests {
         assert!(sync_event(started, now).is_none());
         assert!(sync_event(r#"{"type":"subscribed","channel":"c","seq":0}"#, now).is_none());
         assert!(sync_event("not json", now).is_none());
+
+        // The baseline's frames have spaces after colons and commas.
+        let spaced = r#"{"type": "event", "channel": "components", "event": "sync.completed", "data": {"sync_job_id": "j4", "revision": "r"}, "timestamp": "t", "seq": 3}"#;
+        assert_eq!(sync_event(spaced, now).unwrap().sync_job_id, "j4");
+        assert!(is_subscribed(
+            r#"{"type":"subscribed","channel":"c","seq":0}"#
+        ));
+        assert!(is_subscribed(
+            r#"{"type": "subscribed", "channel": "c", "seq": 0}"#
+        ));
+        assert!(!is_subscribed(
+            r#"{"type": "error", "message": "subscribed"}"#
+        ));
+        assert!(!is_subscribed("subscribed"));
     }
 }
