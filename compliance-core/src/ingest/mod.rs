@@ -66,6 +66,7 @@
 //! # }
 //! ```
 
+mod depth;
 mod estimate;
 mod outcome;
 mod record;
@@ -97,7 +98,8 @@ use crate::ports::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestConfig {
     /// Refuse webhooks with 429 while more jobs than this are queued, delayed or leased;
-    /// `None` never refuses.
+    /// `None` never refuses. Far below the limit the depth is not read for every webhook: a
+    /// reading serves the next half of the free places, for 500 ms at most.
     pub max_queue_depth: Option<u64>,
     /// How far back a repeated signed delivery is answered with the original job. Keep it at
     /// least as long as the verifier's timestamp tolerance, so that any replay the verifier
@@ -147,6 +149,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: IngestConfig,
     durations: SyncDurationTracker,
+    /// When the queue depth must be read again (shared by clones).
+    depth: Arc<depth::DepthGate>,
 }
 
 impl std::fmt::Debug for IngestService {
@@ -175,6 +179,7 @@ impl IngestService {
                 clock,
                 config,
                 durations: SyncDurationTracker::new(),
+                depth: Arc::default(),
             }),
         }
     }
@@ -350,9 +355,17 @@ impl IngestService {
     /// The retry delay to answer with when the queue is over its limit.
     async fn overloaded(&self) -> Option<Duration> {
         let limit = self.inner.config.max_queue_depth?;
+        let gate = &self.inner.depth;
+        if gate.may_skip(Instant::now()) {
+            return None;
+        }
         let depth = match self.inner.queue.stats().await {
-            Ok(stats) => stats.depth(),
+            Ok(stats) => {
+                gate.record(Instant::now(), stats.depth(), limit);
+                stats.depth()
+            }
             Err(error) => {
+                gate.forget();
                 // Refusing work because a monitoring call failed would turn a blip into an
                 // outage; the write that follows fails properly if the backend is down.
                 warn!(%error, "queue stats unavailable; skipping the depth check");
