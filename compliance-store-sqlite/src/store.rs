@@ -100,6 +100,9 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .min_connections(1)
+            // A local file connection does not go stale: pinging it before every read (sqlx's
+            // default) cost a round trip to its thread, two context switches per read.
+            .test_before_acquire(false)
             .acquire_timeout(config.busy_timeout.max(Duration::from_secs(1)))
             .connect_with(reader_options)
             .await
