@@ -127,14 +127,15 @@ baseline() {
         "$VENV/bin/pip" install -q -r examples/bench/baseline/requirements.txt
     fi
     redis-cli -u "$REDIS_URL" del e2ebench:baseline:queue > /dev/null
+    # REDIS_URL itself stays as given: the scenarios after this one use it too.
     export WEBHOOK_SECRET=$SECRET ADMIN_TOKEN=$TOKEN DATABASE_PATH=$dir/baseline.db \
-        REDIS_URL=$REDIS_URL/0 QUEUE_KEY=e2ebench:baseline:queue EVENTS_CHANNEL=e2ebench:baseline:events \
+        BASELINE_REDIS_URL=$REDIS_URL/0 QUEUE_KEY=e2ebench:baseline:queue EVENTS_CHANNEL=e2ebench:baseline:events \
         FOSSA_BASE_URL=http://$SIM FOSSA_API_KEY=$SIM_TOKEN
-    (cd examples/bench/baseline && exec "$VENV/bin/uvicorn" app:app --host "${BASELINE%:*}" \
+    (cd examples/bench/baseline && REDIS_URL=$BASELINE_REDIS_URL exec "$VENV/bin/uvicorn" app:app --host "${BASELINE%:*}" \
         --port "${BASELINE#*:}" --log-level warning) > "$dir/app.log" 2>&1 &
     started $!
     BASELINE_PID=$LAST_PID
-    (cd examples/bench/baseline && exec "$VENV/bin/python" worker.py) > "$dir/worker.log" 2>&1 &
+    (cd examples/bench/baseline && REDIS_URL=$BASELINE_REDIS_URL exec "$VENV/bin/python" worker.py) > "$dir/worker.log" 2>&1 &
     started $!
     wait_for "http://$BASELINE/docs"
 }
