@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compliance_core::domain::{JobStatus, Trigger};
-use compliance_core::ports::JobQueue;
+use compliance_core::ports::{JobQueue, StartOutcome};
 use compliance_core::testing::fixtures;
 use compliance_core::testing::ScriptedScanSource;
 use compliance_core::worker::{JobReport, Scheduler, SchedulerConfig, Sweeper, SweeperConfig};
@@ -114,6 +114,58 @@ async fn a_job_waiting_for_its_retry_is_swept_only_once_it_is_due() {
     );
     h.advance(Duration::from_secs(11));
     assert_eq!(sweeper(&h).sweep_once().await.unwrap(), 1);
+}
+
+/// A worker died holding a job while the external queue lost its data (a Redis that came
+/// back empty): the store still says RUNNING and no entry is left to expire. Once the job's
+/// heartbeat is older than the grace period the sweeper hands it to another worker.
+#[tokio::test]
+async fn a_running_job_whose_worker_and_queue_entry_are_gone_is_swept_back() {
+    let h = Harness::new(source()).await;
+    let job_id = h
+        .send(&h.body(&rev(1), "main", None))
+        .await
+        .accepted()
+        .unwrap()
+        .sync_id;
+    // The dead worker: it reserved and started the job, then vanished with its entry.
+    let entry = h
+        .queue
+        .reserve("dead-worker", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let started = h
+        .stores
+        .jobs
+        .start(job_id, h.clock.now(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(matches!(started, StartOutcome::Started(_)));
+    h.queue.ack(&entry).await.unwrap();
+    assert_eq!(h.queue.stats().await.unwrap().depth(), 0);
+    let sweeper = sweeper(&h);
+
+    h.advance(Duration::from_secs(30));
+    assert_eq!(
+        sweeper.sweep_once().await.unwrap(),
+        0,
+        "its heartbeat is inside the grace period"
+    );
+    h.advance(Duration::from_secs(31));
+    assert_eq!(sweeper.sweep_once().await.unwrap(), 1);
+
+    let report = h.worker().run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(report, JobReport::Completed { job_id: id, .. } if id == job_id),
+        "{report:?}"
+    );
+    let job = h.stores.jobs.get_job(job_id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(
+        job.attempts, 2,
+        "the dead worker's attempt and the one that finished"
+    );
 }
 
 #[tokio::test]

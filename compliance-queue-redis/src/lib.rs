@@ -67,10 +67,10 @@
 //!   job another worker took and finished in the same epoch still gets `LeaseLost`.
 //!   `ack`, `retry` and `dead_letter` of a forgotten lease answer `LeaseLost`; the store
 //!   already holds the outcome (a retried job is `QUEUED` again and swept back).
-//! - Limitation: a worker that dies while Redis is losing its data leaves its job `RUNNING`
-//!   in the store with no queue entry; core's sweeper only re-enqueues `QUEUED` jobs, so
-//!   that job waits for an operator (it shows in the store as running with an old
-//!   heartbeat).
+//! - A worker that dies while Redis is losing its data leaves its job `RUNNING` in the
+//!   store with no queue entry; core's sweeper re-enqueues running jobs whose heartbeat is
+//!   older than its grace period (`SyncJobStore::stalled_before`), and `start` hands them
+//!   to the next worker.
 //! - The notifier re-subscribes with backoff and sends each subscriber a
 //!   [`Notification::Gap`](compliance_core::ports::Notification) so clients refetch.
 //!

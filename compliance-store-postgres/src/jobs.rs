@@ -317,6 +317,24 @@ impl SyncJobStore for PgStore {
         Ok(found.iter().map(rows::job).collect::<Result<_, _>>()?)
     }
 
+    async fn stalled_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let found = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM sync_jobs \
+             WHERE status = 'RUNNING' AND COALESCE(heartbeat_at, started_at, queued_at) < $1 \
+             ORDER BY COALESCE(heartbeat_at, started_at, queued_at), id LIMIT $2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.shared.pool)
+        .await
+        .map_err(PgStoreError::sqlx("listing stalled jobs"))?;
+        Ok(found.iter().map(rows::job).collect::<Result<_, _>>()?)
+    }
+
     async fn active_jobs(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sync_jobs WHERE status IN ('QUEUED', 'RUNNING')",

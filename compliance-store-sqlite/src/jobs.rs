@@ -259,6 +259,25 @@ impl SyncJobStore for SqliteStore {
         rows::all(&found, rows::job)
     }
 
+    async fn stalled_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let mut conn = self.reader().await?;
+        let found = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM sync_jobs \
+             WHERE status = 'RUNNING' AND coalesce(heartbeat_at, started_at, queued_at) < ? \
+             ORDER BY coalesce(heartbeat_at, started_at, queued_at), id LIMIT ?"
+        ))
+        .bind(bound(before))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| store_error("list stalled sync jobs", e))?;
+        rows::all(&found, rows::job)
+    }
+
     async fn active_jobs(&self) -> Result<u64, StoreError> {
         let mut conn = self.reader().await?;
         active_jobs(&mut conn)

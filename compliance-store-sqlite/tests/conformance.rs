@@ -93,6 +93,7 @@ store_checks!(
     supersede_settles_job_and_event,
     final_states_never_change,
     queued_before_and_active_jobs,
+    stalled_running_jobs,
     prune_jobs,
     list_jobs_filters_and_paging,
     apply_snapshot_stores_everything,

@@ -211,6 +211,16 @@ pub trait SyncJobStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError>;
 
+    /// Jobs still `RUNNING` whose last heartbeat was before `before`, oldest heartbeat first,
+    /// at most `limit`: their worker died or froze. The sweeper re-enqueues them when the
+    /// queue is external, because that queue may have lost their entry too (a Redis that came
+    /// back empty); `start` then lets another worker take them over.
+    async fn stalled_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError>;
+
     /// How many jobs are `QUEUED` or `RUNNING`.
     async fn active_jobs(&self) -> Result<u64, StoreError>;
 

@@ -14,7 +14,8 @@ use crate::ports::{JobQueue, QueuePlacement, SyncJobStore};
 /// Settings of the [`Sweeper`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweeperConfig {
-    /// How long a job may stay `QUEUED` (past its retry time) before it is re-enqueued.
+    /// How long a job may stay `QUEUED` (past its retry time), or `RUNNING` without a
+    /// heartbeat, before it is re-enqueued. Keep it longer than the worker's lease.
     pub grace: Duration,
     /// How often to sweep.
     pub every: Duration,
@@ -32,12 +33,16 @@ impl Default for SweeperConfig {
     }
 }
 
-/// Puts jobs left `QUEUED` in the store back on an external queue.
+/// Puts jobs the store still holds open back on an external queue.
 ///
 /// With a queue outside the store (Redis, memory), the ingest service enqueues after the
 /// store has committed the job, so a crash or a queue outage in between leaves a job that no
-/// worker will see. Enqueueing is idempotent per job, so re-enqueueing a job that is in fact
-/// waiting or leased changes nothing. With a queue inside the store there is nothing to do.
+/// worker will see. Likewise a job whose worker died while the queue lost its data (a Redis
+/// that came back empty) stays `RUNNING` with no entry left to expire and be redelivered.
+/// The sweeper re-enqueues both: jobs `QUEUED` past the grace period, and jobs `RUNNING`
+/// whose last heartbeat is older than it (`start` hands those to the next worker).
+/// Enqueueing is idempotent per job, so re-enqueueing a job that is in fact waiting or leased
+/// changes nothing. With a queue inside the store there is nothing to do.
 #[derive(Clone)]
 pub struct Sweeper {
     jobs: Arc<dyn SyncJobStore>,
@@ -71,7 +76,8 @@ impl Sweeper {
         }
     }
 
-    /// Re-enqueues the jobs queued (or due for retry) more than `grace` ago; returns how many.
+    /// Re-enqueues the jobs queued (or due for retry) more than `grace` ago, and the running
+    /// jobs whose last heartbeat is older than `grace`; returns how many.
     ///
     /// # Errors
     ///
@@ -84,10 +90,16 @@ impl Sweeper {
         let now = self.clock.now();
         // Limitation: one batch per sweep, oldest first; a backlog larger than `batch` is
         // worked through as workers drain the oldest jobs.
-        let stuck = self
-            .jobs
-            .queued_before(before(now, self.config.grace), self.config.batch)
-            .await?;
+        let cut = before(now, self.config.grace);
+        let mut stuck = self.jobs.queued_before(cut, self.config.batch).await?;
+        let stalled = self.jobs.stalled_before(cut, self.config.batch).await?;
+        if !stalled.is_empty() {
+            warn!(
+                jobs = stalled.len(),
+                "running jobs without a heartbeat; handing them to another worker"
+            );
+        }
+        stuck.extend(stalled);
 
         let mut enqueued = 0;
         for job in stuck {

@@ -178,6 +178,14 @@ impl SyncJobStore for FlakyStore {
         check(&self.outages.jobs, "jobs")?;
         self.inner.queued_before(before, limit).await
     }
+    async fn stalled_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        check(&self.outages.jobs, "jobs")?;
+        self.inner.stalled_before(before, limit).await
+    }
     async fn active_jobs(&self) -> Result<u64, StoreError> {
         check(&self.outages.jobs, "jobs")?;
         self.inner.active_jobs().await

@@ -301,6 +301,14 @@ impl SyncJobStore for NullStore {
         Ok(Vec::new())
     }
 
+    async fn stalled_before(
+        &self,
+        _before: Timestamp,
+        _limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn active_jobs(&self) -> Result<u64, StoreError> {
         Ok(0)
     }

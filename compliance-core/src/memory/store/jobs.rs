@@ -416,6 +416,22 @@ impl SyncJobStore for InMemoryStore {
         Ok(jobs.into_iter().take(limit as usize).cloned().collect())
     }
 
+    async fn stalled_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let state = lock(&self.state);
+        let beat = |j: &SyncJob| j.heartbeat_at.or(j.started_at).unwrap_or(j.queued_at);
+        let mut jobs: Vec<&SyncJob> = state
+            .jobs
+            .values()
+            .filter(|j| j.status == JobStatus::Running && beat(j) < before)
+            .collect();
+        jobs.sort_by(|a, b| beat(a).cmp(&beat(b)).then(a.id.cmp(&b.id)));
+        Ok(jobs.into_iter().take(limit as usize).cloned().collect())
+    }
+
     async fn active_jobs(&self) -> Result<u64, StoreError> {
         Ok(lock(&self.state).active_jobs())
     }

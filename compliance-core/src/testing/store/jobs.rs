@@ -538,6 +538,33 @@ pub async fn queued_before_and_active_jobs(stores: &Stores) {
     assert_eq!(stores.jobs.active_jobs().await.unwrap(), 4);
 }
 
+/// `stalled_before` lists running jobs by their last heartbeat (or start); queued and
+/// finished jobs never count, and a heartbeat moves a job out of the list.
+pub async fn stalled_running_jobs(stores: &Stores) {
+    let mut components = Vec::new();
+    for name in ["one", "two", "three", "four"] {
+        components.push(register(stores, name).await);
+    }
+    let [one, two, three, four] = components.as_slice() else {
+        unreachable!("four components were registered");
+    };
+    let a = running(stores, one, "main", None, 10).await;
+    let b = running(stores, two, "main", None, 20).await;
+    stores.jobs.heartbeat(b.id, at(30)).await.unwrap();
+    create(stores, three, "main", None, 5).await;
+    sync(stores, four, "main", None, &fixtures::snapshot(1, 1, 1), 6).await;
+
+    let ids = |jobs: Vec<SyncJob>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let stalled = stores.jobs.stalled_before(at(25), 10).await.unwrap();
+    assert_eq!(ids(stalled), [a.id], "b's heartbeat at 30 keeps it off");
+    let stalled = stores.jobs.stalled_before(at(100), 10).await.unwrap();
+    assert_eq!(ids(stalled), [a.id, b.id], "oldest heartbeat first");
+    let stalled = stores.jobs.stalled_before(at(100), 1).await.unwrap();
+    assert_eq!(ids(stalled), [a.id], "the limit applies");
+    let stalled = stores.jobs.stalled_before(at(10), 10).await.unwrap();
+    assert!(stalled.is_empty(), "before is exclusive");
+}
+
 /// Pruning deletes final jobs that ended before the cut and nothing else.
 pub async fn prune_jobs(stores: &Stores) {
     let component = register(stores, "payment-service").await;

@@ -68,7 +68,7 @@ pub use jobs::{
     branches_coalesce_independently, burst_coalesces_to_one_pending, fail_settles_job_and_event,
     final_states_never_change, list_jobs_filters_and_paging, older_scan_is_superseded_by_pending,
     prune_jobs, queued_before_and_active_jobs, retry_later_requeues, running_job_is_not_superseded,
-    scan_older_than_synced_data_is_superseded, start_busy_while_sibling_runs,
+    scan_older_than_synced_data_is_superseded, stalled_running_jobs, start_busy_while_sibling_runs,
     start_finished_and_unknown_jobs, start_moves_queued_to_running, start_takes_over_expired_lease,
     supersede_settles_job_and_event,
 };
@@ -148,6 +148,7 @@ where
         supersede_settles_job_and_event,
         final_states_never_change,
         queued_before_and_active_jobs,
+        stalled_running_jobs,
         prune_jobs,
         list_jobs_filters_and_paging,
         apply_snapshot_stores_everything,
