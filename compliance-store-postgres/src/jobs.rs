@@ -304,17 +304,14 @@ impl SyncJobStore for PgStore {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        let found = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM sync_jobs \
-             WHERE status = 'QUEUED' AND COALESCE(next_attempt_at, queued_at) < $1 \
-             ORDER BY COALESCE(next_attempt_at, queued_at), id LIMIT $2"
-        ))
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.shared.pool)
+        self.jobs_due_before(
+            "QUEUED",
+            "COALESCE(next_attempt_at, queued_at)",
+            before,
+            limit,
+            "listing queued jobs",
+        )
         .await
-        .map_err(PgStoreError::sqlx("listing queued jobs"))?;
-        Ok(found.iter().map(rows::job).collect::<Result<_, _>>()?)
     }
 
     async fn stalled_before(
@@ -322,17 +319,14 @@ impl SyncJobStore for PgStore {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        let found = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM sync_jobs \
-             WHERE status = 'RUNNING' AND COALESCE(heartbeat_at, started_at, queued_at) < $1 \
-             ORDER BY COALESCE(heartbeat_at, started_at, queued_at), id LIMIT $2"
-        ))
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.shared.pool)
+        self.jobs_due_before(
+            "RUNNING",
+            "COALESCE(heartbeat_at, started_at, queued_at)",
+            before,
+            limit,
+            "listing stalled jobs",
+        )
         .await
-        .map_err(PgStoreError::sqlx("listing stalled jobs"))?;
-        Ok(found.iter().map(rows::job).collect::<Result<_, _>>()?)
     }
 
     async fn active_jobs(&self) -> Result<u64, StoreError> {
@@ -355,5 +349,30 @@ impl SyncJobStore for PgStore {
         .await
         .map_err(PgStoreError::sqlx("pruning sync jobs"))?;
         Ok(done.rows_affected())
+    }
+}
+
+impl PgStore {
+    /// Jobs in `status` whose `due` expression is before `before`, by `due` then id, at most
+    /// `limit`: the sweeper's two lists. Both strings are constants of this file, written into
+    /// the SQL so that the planner sees the status.
+    async fn jobs_due_before(
+        &self,
+        status: &'static str,
+        due: &'static str,
+        before: Timestamp,
+        limit: u32,
+        context: &'static str,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let found = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM sync_jobs \
+             WHERE status = '{status}' AND {due} < $1 ORDER BY {due}, id LIMIT $2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.shared.pool)
+        .await
+        .map_err(PgStoreError::sqlx(context))?;
+        Ok(found.iter().map(rows::job).collect::<Result<_, _>>()?)
     }
 }

@@ -245,18 +245,14 @@ impl SyncJobStore for SqliteStore {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        let mut conn = self.reader().await?;
-        let found = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM sync_jobs \
-             WHERE status = 'QUEUED' AND coalesce(next_attempt_at, queued_at) < ? \
-             ORDER BY coalesce(next_attempt_at, queued_at), id LIMIT ?"
-        ))
-        .bind(bound(before))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
+        self.jobs_due_before(
+            "QUEUED",
+            "coalesce(next_attempt_at, queued_at)",
+            before,
+            limit,
+            "list queued sync jobs",
+        )
         .await
-        .map_err(|e| store_error("list queued sync jobs", e))?;
-        rows::all(&found, rows::job)
     }
 
     async fn stalled_before(
@@ -264,18 +260,14 @@ impl SyncJobStore for SqliteStore {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        let mut conn = self.reader().await?;
-        let found = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM sync_jobs \
-             WHERE status = 'RUNNING' AND coalesce(heartbeat_at, started_at, queued_at) < ? \
-             ORDER BY coalesce(heartbeat_at, started_at, queued_at), id LIMIT ?"
-        ))
-        .bind(bound(before))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
+        self.jobs_due_before(
+            "RUNNING",
+            "coalesce(heartbeat_at, started_at, queued_at)",
+            before,
+            limit,
+            "list stalled sync jobs",
+        )
         .await
-        .map_err(|e| store_error("list stalled sync jobs", e))?;
-        rows::all(&found, rows::job)
     }
 
     async fn active_jobs(&self) -> Result<u64, StoreError> {
@@ -324,6 +316,32 @@ impl SyncJobStore for SqliteStore {
                 return Ok(total);
             }
         }
+    }
+}
+
+impl SqliteStore {
+    /// Jobs in `status` whose `due` expression is before `before`, by `due` then id, at most
+    /// `limit`: the sweeper's two lists. Both strings are constants of this file, written into
+    /// the SQL so that the planner sees the status.
+    async fn jobs_due_before(
+        &self,
+        status: &'static str,
+        due: &'static str,
+        before: Timestamp,
+        limit: u32,
+        context: &str,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let mut conn = self.reader().await?;
+        let found = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM sync_jobs \
+             WHERE status = '{status}' AND {due} < ? ORDER BY {due}, id LIMIT ?"
+        ))
+        .bind(bound(before))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| store_error(context, e))?;
+        rows::all(&found, rows::job)
     }
 }
 
